@@ -1,0 +1,221 @@
+"""piadesk settings: one module, read from the environment.
+
+Working defaults for a laptop (SQLite under ``var/``) when ``DEBUG`` is on; loud errors for
+missing or bad values when it is off (production). See README.md, "Configuration".
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("PIADESK_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (true/false), got {raw!r}")
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+DEBUG = env_bool("DEBUG", False)
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+    SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production"
+
+ALLOWED_HOSTS = env_list(
+    "ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"] if DEBUG else []
+)
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_api_key",
+    "django_filters",
+    "drf_spectacular",
+    "django_q",
+    "timelogging",
+    "psa.sandbox",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "piadesk.urls"
+WSGI_APPLICATION = "piadesk.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "piadesk" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+# SQLite is the zero-setup default; PostgreSQL (production) through DATABASE_URL.
+DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'piadesk.sqlite3'}"
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web and worker share one SQLite file: WAL lets readers run beside the writer, IMMEDIATE
+    # transactions take the write lock up front (no "database is locked" on lock upgrade), and
+    # the timeout makes a writer wait for another instead of failing at once.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    if DATABASES["default"]["NAME"] != ":memory:":
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True  # stored in UTC, always aware
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+# --- Caches ---------------------------------------------------------------------------------
+# Vendor discovery answers (ConnectWise codebase, Autotask zone, Halo tokens) are cached per
+# process; every process can look them up again on its own, so no shared cache is required.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "piadesk"}
+}
+
+# --- REST framework -------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["timelogging.api.auth.TenantAPIKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["timelogging.api.auth.IsTenantClient"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "timelogging.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "piadesk API",
+    "DESCRIPTION": "Report finished automation runs; piadesk logs the time entry in the PSA.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- Secrets --------------------------------------------------------------------------------
+# PSA credentials are encrypted with keys of their own, never SECRET_KEY. Comma-separated
+# Fernet keys; the first encrypts, all decrypt (rotation). Generate one with
+# `python manage.py generate_encryption_key`.
+PIADESK_ENCRYPTION_KEYS = env_list("PIADESK_ENCRYPTION_KEYS", [])
+if not PIADESK_ENCRYPTION_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured("PIADESK_ENCRYPTION_KEYS must be set when DEBUG is off.")
+    # Development only: a key kept beside the SQLite database, made on first use.
+    PIADESK_DEV_ENCRYPTION_KEY_FILE = VAR_DIR / "dev-encryption.key"
+
+# --- PSA ------------------------------------------------------------------------------------
+# ConnectWise identifies each integration by a clientId (a GUID from developer.connectwise.com).
+CONNECTWISE_CLIENT_ID = os.environ.get(
+    "CONNECTWISE_CLIENT_ID", "00000000-0000-0000-0000-000000000000" if DEBUG else ""
+)
+# One attempt's HTTP timeouts (connect, read), seconds. Q_CLUSTER timeout must exceed these.
+PSA_HTTP_CONNECT_TIMEOUT = env_int("PSA_HTTP_CONNECT_TIMEOUT", 5)
+PSA_HTTP_READ_TIMEOUT = env_int("PSA_HTTP_READ_TIMEOUT", 30)
+# Tolerated clock difference with the PSA when moving a ConnectWise window out of the future.
+PSA_CLOCK_SKEW_SECONDS = env_int("PSA_CLOCK_SKEW_SECONDS", 60)
+
+# The local PSA stand-ins under /sandbox/ (demo and end-to-end tests). Off unless enabled.
+PIADESK_SANDBOX = env_bool("PIADESK_SANDBOX", False)
+
+# --- Worker (django-q2, ORM broker) ---------------------------------------------------------
+# Invariants (checked by tests/test_settings.py): retry > timeout > one attempt's HTTP time;
+# failures acknowledged (piadesk decides retries from its own entry state, not the broker);
+# save_limit well above the default 250, which caps throughput; task arguments are ids only.
+Q_CLUSTER = {
+    "name": "piadesk",
+    "orm": "default",
+    "workers": env_int("Q_WORKERS", 2),
+    "timeout": env_int("Q_TIMEOUT", 90),
+    "retry": env_int("Q_RETRY", 180),
+    "ack_failures": True,
+    "save_limit": env_int("Q_SAVE_LIMIT", 10000),
+    "poll": 0.5,
+    "catch_up": False,
+    "label": "Task queue",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
+    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

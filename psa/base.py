@@ -1,0 +1,243 @@
+"""The small interface every PSA backend implements, and the types that cross it.
+
+A backend receives plain frozen dataclasses (the connection's config, the entry to post) and
+never ORM objects; it returns results or raises exactly one of the errors below. Errors are
+classified once, at the vendor boundary (each backend's ``classify_response``), so the rest of
+piadesk decides what to do from the class alone:
+
+=====================  =========================================================================
+error                  what piadesk does
+=====================  =========================================================================
+RetryableError         try again later (timeouts before sending, 429, 502-504, "timeout" 500s)
+PermanentError         this entry can never succeed as it is (validation): fail, tell staff
+ConfigurationError     credentials, permissions, proxy time entry, missing mapping: the
+                       connection needs a person; hold its entries and tell the staff
+UnknownOutcomeError    the request may have landed (timeout after sending, dropped connection,
+                       5xx after send): look on the ticket for our reference before re-posting
+NotFoundError          the thing looked up does not exist (ticket, member)
+=====================  =========================================================================
+
+Adding a vendor is one module with a ``PSABackend`` subclass plus one line in ``registry.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+
+# --- errors ---------------------------------------------------------------------------------
+class PSAError(Exception):
+    """Base of the closed set of errors a backend may raise.
+
+    ``message`` is written for MSP staff: what the PSA said and, where we know it, what to do.
+    """
+
+    kind: ClassVar[str] = "error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        body: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.body = body[:2000]
+        self.retry_after = retry_after
+
+
+class RetryableError(PSAError):
+    kind = "retryable"
+
+
+class PermanentError(PSAError):
+    kind = "permanent"
+
+
+class ConfigurationError(PSAError):
+    kind = "configuration"
+
+
+class UnknownOutcomeError(PSAError):
+    kind = "unknown_outcome"
+
+
+class NotFoundError(PSAError):
+    kind = "not_found"
+
+
+# --- types crossing the interface -----------------------------------------------------------
+@dataclass(frozen=True)
+class ConfigField:
+    """One field of a vendor's connection form."""
+
+    name: str
+    label: str
+    secret: bool = False
+    required: bool = True
+    help_text: str = ""
+    kind: str = "text"  # "text" | "url" | "bool" | "int"
+
+
+@dataclass(frozen=True)
+class ConnectionConfig:
+    """A tenant's PSA connection as a backend sees it: plain values, secrets decrypted."""
+
+    vendor: str
+    settings: Mapping[str, Any]
+    secrets: Mapping[str, str]
+    # A stable key for per-connection caches (codebase, zone, token): the connection's id.
+    cache_key: str = ""
+
+    def get(self, name: str, default: Any = None) -> Any:
+        if name in self.secrets:
+            return self.secrets[name]
+        return self.settings.get(name, default)
+
+
+@dataclass(frozen=True)
+class PSAUser:
+    """A member (ConnectWise), resource (Autotask) or agent (HaloPSA).
+
+    ``ref`` is what the vendor's time-entry payload names the user by: the member identifier
+    for ConnectWise, the numeric resource/agent id (as a string) for Autotask and HaloPSA.
+    ``extra`` carries vendor facts needed when posting (e.g. Autotask's default role id).
+    """
+
+    ref: str
+    name: str = ""
+    email: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Ticket:
+    id: str
+    assignee: PSAUser | None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EntryToPost:
+    ticket_id: str
+    user: PSAUser
+    start: dt.datetime  # aware, UTC
+    end: dt.datetime  # aware, UTC
+    notes: str
+    reference: str  # stable reference to the run; also present inside ``notes``
+    # How the user was chosen ("starter" | "assignee" | "specified"): some vendors pick a
+    # role from it (Autotask uses the ticket's assigned role for the assignee).
+    log_as: str = "starter"
+    ticket: Ticket | None = None
+
+    @property
+    def minutes(self) -> int:
+        return int((self.end - self.start).total_seconds() // 60)
+
+    @property
+    def hours(self) -> float:
+        return round((self.end - self.start).total_seconds() / 3600, 4)
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One HTTP request/response, with secrets removed: kept for the auditors' history.
+
+    ``psa.http.PSASession`` records one per request in ``session.exchanges``.
+    """
+
+    method: str
+    url: str
+    status: int | None
+    duration_ms: int
+    request_excerpt: str = ""
+    response_excerpt: str = ""
+
+
+@dataclass(frozen=True)
+class PostResult:
+    psa_entry_id: str
+    start: dt.datetime
+    end: dt.datetime
+    adopted: bool = False  # True when an existing entry with our reference was found instead
+
+
+def replace(obj: Any, **changes: Any) -> Any:
+    return dataclasses.replace(obj, **changes)
+
+
+# --- the backend interface ------------------------------------------------------------------
+class Cache(Protocol):
+    def get(self, key: str, default: Any = None) -> Any: ...
+    def set(self, key: str, value: Any, timeout: float | None = None) -> None: ...
+    def delete(self, key: str) -> Any: ...
+
+
+class PSABackend:
+    """Base class of the vendor backends. One instance serves one connection.
+
+    Subclasses set ``vendor``, ``label`` and ``config_fields`` and implement the methods
+    below. ``http`` is a ``psa.http.PSASession``; ``cache`` a Django-style cache.
+    """
+
+    vendor: ClassVar[str]
+    label: ClassVar[str]
+    config_fields: ClassVar[tuple[ConfigField, ...]]
+
+    def __init__(self, config: ConnectionConfig, *, http: Any, cache: Cache) -> None:
+        self.config = config
+        self.http = http
+        self.cache = cache
+
+    # -- configuration ---------------------------------------------------------------------
+    @classmethod
+    def validate_config(cls, settings: Mapping[str, Any], secrets: Mapping[str, str]) -> dict:
+        """Return ``{field: message}`` for every invalid value (empty when valid)."""
+        errors: dict[str, str] = {}
+        for f in cls.config_fields:
+            value = (secrets if f.secret else settings).get(f.name)
+            if f.required and (value is None or value == ""):
+                errors[f.name] = f"{f.label} is required."
+        return errors
+
+    # -- reads ------------------------------------------------------------------------------
+    def check_connection(self) -> str:
+        """Make a real authenticated read; return a short description of what was seen."""
+        raise NotImplementedError
+
+    def find_user_by_email(self, email: str) -> PSAUser | None:
+        """The active user whose e-mail matches exactly (case-insensitive), or None."""
+        raise NotImplementedError
+
+    def get_user(self, ref: str) -> PSAUser:
+        """The user named by ``ref``; NotFoundError when there is none."""
+        raise NotImplementedError
+
+    def get_ticket(self, ticket_id: str) -> Ticket:
+        """The ticket with its assignee (None when unassigned); NotFoundError when unknown."""
+        raise NotImplementedError
+
+    def list_users(self, search: str = "") -> list[PSAUser]:
+        """Active users, optionally filtered by a search string (for pickers)."""
+        raise NotImplementedError
+
+    # -- the write ---------------------------------------------------------------------------
+    def adjust_window(
+        self, start: dt.datetime, end: dt.datetime, now: dt.datetime
+    ) -> tuple[dt.datetime, dt.datetime]:
+        """Fit the window to the vendor's rules (ConnectWise refuses future time)."""
+        return start, end
+
+    def post_time_entry(self, entry: EntryToPost) -> PostResult:
+        raise NotImplementedError
+
+    def find_entry_by_reference(self, ticket_id: str, reference: str) -> str | None:
+        """The id of an existing entry on the ticket whose notes carry ``reference``."""
+        raise NotImplementedError

@@ -1,0 +1,173 @@
+"""The one outgoing HTTP session for PSA calls. Nothing else imports ``requests``.
+
+- Every request has a (connect, read) timeout; no hidden retries (piadesk's database schedule
+  is the only retry layer).
+- Transport failures are turned into piadesk's error classes here, because only here do we
+  know whether the request could have reached the PSA: a failure to connect is retryable
+  (nothing was sent), a read timeout or a dropped connection after sending is an unknown
+  outcome (the PSA may have stored the entry).
+- Each exchange is recorded, with secrets masked, for the auditors' history.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import requests
+
+from psa.base import Exchange, RetryableError, UnknownOutcomeError
+
+USER_AGENT = "piadesk/0.1 (+automated time logging)"
+EXCERPT_CHARS = 2000
+SECRET_HEADER_NAMES = {"authorization", "secret", "apiintegrationcode", "clientid", "cookie"}
+SECRET_FIELD_RE = re.compile(
+    r"(?i)(client_secret|secret|password|access_token|refresh_token|privatekey)"
+    r"(\"?\s*[:=]\s*\"?)([^\"&,\s}]+)"
+)
+
+
+def mask_secrets(text: str, secrets: Iterable[str] = ()) -> str:
+    """Remove secret values from a request or response excerpt."""
+    for value in secrets:
+        if value and len(value) >= 4:
+            text = text.replace(value, "***")
+    return SECRET_FIELD_RE.sub(r"\1\2***", text)
+
+
+class Response:
+    """What a backend sees of a response: status, headers, text and parsed JSON."""
+
+    def __init__(self, status: int, headers: Mapping[str, str], text: str) -> None:
+        self.status = status
+        self.headers = headers
+        self.text = text
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.text) if self.text else None
+        except ValueError:
+            return None
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def retry_after(self) -> float | None:
+        raw = self.headers.get("Retry-After")
+        if not raw:
+            return None
+        try:
+            return max(0.0, float(raw))
+        except ValueError:
+            return None  # HTTP-date form: let the caller's backoff decide
+
+
+class PSASession:
+    """A thin wrapper over one ``requests.Session`` per backend instance."""
+
+    def __init__(
+        self,
+        *,
+        connect_timeout: float = 5,
+        read_timeout: float = 30,
+        secrets: Iterable[str] = (),
+        session: requests.Session | None = None,
+    ) -> None:
+        self.timeout = (connect_timeout, read_timeout)
+        self.secrets = tuple(s for s in secrets if s)
+        self._session = session or requests.Session()
+        self._session.headers["User-Agent"] = USER_AGENT
+        self.exchanges: list[Exchange] = []
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        data: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        auth: tuple[str, str] | None = None,
+    ) -> Response:
+        started = time.monotonic()
+        request_excerpt = ""
+        if json_body is not None:
+            request_excerpt = json.dumps(json_body, default=str)[:EXCERPT_CHARS]
+        elif data is not None:
+            request_excerpt = "&".join(f"{k}={v}" for k, v in data.items())[:EXCERPT_CHARS]
+        try:
+            raw = self._session.request(
+                method,
+                url,
+                headers=dict(headers or {}),
+                json=json_body,
+                data=data,
+                params=params,
+                auth=auth,
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+        except requests.ConnectTimeout as exc:
+            self._record(method, url, None, started, request_excerpt, f"connect timeout: {exc}")
+            raise RetryableError(f"Could not connect to the PSA in time ({url}).") from exc
+        except requests.ConnectionError as exc:
+            self._record(method, url, None, started, request_excerpt, f"connection error: {exc}")
+            if _is_connect_failure(exc):
+                raise RetryableError(f"Could not connect to the PSA ({url}).") from exc
+            # The request may have been sent before the connection dropped.
+            raise UnknownOutcomeError(
+                f"The connection to the PSA dropped before it answered ({url})."
+            ) from exc
+        except requests.ReadTimeout as exc:
+            self._record(method, url, None, started, request_excerpt, "read timeout")
+            raise UnknownOutcomeError(
+                f"The PSA did not answer within {self.timeout[1]} s ({url})."
+            ) from exc
+        except requests.RequestException as exc:
+            self._record(method, url, None, started, request_excerpt, f"error: {exc}")
+            raise UnknownOutcomeError(f"The request to the PSA failed: {exc}") from exc
+        response = Response(raw.status_code, raw.headers, raw.text)
+        self._record(method, url, raw.status_code, started, request_excerpt, raw.text)
+        return response
+
+    def _record(
+        self,
+        method: str,
+        url: str,
+        status: int | None,
+        started: float,
+        request_excerpt: str,
+        response_excerpt: str,
+    ) -> None:
+        self.exchanges.append(
+            Exchange(
+                method=method,
+                url=mask_secrets(url, self.secrets),
+                status=status,
+                duration_ms=int((time.monotonic() - started) * 1000),
+                request_excerpt=mask_secrets(request_excerpt, self.secrets)[:EXCERPT_CHARS],
+                response_excerpt=mask_secrets(response_excerpt, self.secrets)[:EXCERPT_CHARS],
+            )
+        )
+
+    def close(self) -> None:
+        self._session.close()
+
+
+def _is_connect_failure(exc: requests.ConnectionError) -> bool:
+    """True when the connection was never established (so nothing was sent)."""
+    text = repr(exc)
+    markers = (
+        "NewConnectionError",
+        "Connection refused",
+        "Name or service not known",
+        "nodename nor servname",
+        "Failed to resolve",
+        "NameResolutionError",
+    )
+    return any(marker in text for marker in markers)

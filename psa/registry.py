@@ -1,0 +1,45 @@
+"""Which backend serves which vendor. Adding a vendor: one module, one line in ``BACKENDS``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psa.base import Cache, ConnectionConfig, PSABackend
+from psa.connectwise import ConnectWiseBackend
+from psa.http import PSASession
+
+BACKENDS: dict[str, type[PSABackend]] = {
+    ConnectWiseBackend.vendor: ConnectWiseBackend,
+}
+
+
+def vendor_choices() -> list[tuple[str, str]]:
+    return [(vendor, backend.label) for vendor, backend in BACKENDS.items()]
+
+
+def backend_class(vendor: str) -> type[PSABackend]:
+    try:
+        return BACKENDS[vendor]
+    except KeyError:
+        raise ValueError(f"Unknown PSA vendor {vendor!r}") from None
+
+
+def build_backend(
+    config: ConnectionConfig,
+    *,
+    cache: Cache | None = None,
+    http: Any = None,
+    connect_timeout: float | None = None,
+    read_timeout: float | None = None,
+) -> PSABackend:
+    """A ready backend for one connection, with the shared HTTP session and Django's cache."""
+    from django.conf import settings
+    from django.core.cache import cache as django_cache
+
+    if http is None:
+        http = PSASession(
+            connect_timeout=connect_timeout or settings.PSA_HTTP_CONNECT_TIMEOUT,
+            read_timeout=read_timeout or settings.PSA_HTTP_READ_TIMEOUT,
+            secrets=list(config.secrets.values()),
+        )
+    return backend_class(config.vendor)(config, http=http, cache=cache or django_cache)

@@ -1,0 +1,16 @@
+"""Settings for the test suite: piadesk's own settings with test-only values.
+
+DATABASE_URL still decides the database (SQLite by default, PostgreSQL in CI).
+"""
+
+import os
+
+os.environ.setdefault("DEBUG", "1")
+# A fixed key so tests never depend on a developer's var/ directory.
+os.environ.setdefault("PIADESK_ENCRYPTION_KEYS", "wYx7rj0WgYxcMq0dRC6Kx3hZ7nB8tmpd1bMuGpVJ0jQ=")
+os.environ.setdefault("PIADESK_SANDBOX", "1")
+
+from piadesk.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast test users
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405

@@ -1,0 +1,35 @@
+"""One error shape for the API: ``{"detail": ..., "errors": {field: [reasons]}}``.
+
+DRF's default already answers validation errors with 400 and field messages; this handler
+keeps that, adds a top-level ``detail`` so every error has one, and turns any database
+integrity error that slips through (a race we did not foresee) into a 409 instead of a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import IntegrityError
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, IntegrityError):
+        logger.warning("integrity error answered as 409: %s", exc)
+        return Response(
+            {"detail": "The request conflicts with data already stored; retry it."},
+            status=status.HTTP_409_CONFLICT,
+        )
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if response.status_code == 400 and isinstance(response.data, dict):
+        if "detail" not in response.data:
+            response.data = {"detail": "Invalid input.", "errors": response.data}
+    elif response.status_code == 400 and isinstance(response.data, list):
+        response.data = {"detail": "Invalid input.", "errors": {"non_field_errors": response.data}}
+    return response

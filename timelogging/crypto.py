@@ -1,0 +1,61 @@
+"""Encryption of PSA credentials at rest, with keys of their own (never SECRET_KEY).
+
+Fernet (AES-128-CBC + HMAC-SHA256) from ``cryptography``; ``MultiFernet`` so that keys can be
+rotated: the first key of ``PIADESK_ENCRYPTION_KEYS`` encrypts, every key decrypts. A wrong or
+missing key fails closed with ``SecretsUnavailable`` instead of returning garbage.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+
+class SecretsUnavailable(Exception):
+    """The stored secrets cannot be decrypted with the configured keys."""
+
+
+def _dev_key() -> str:
+    path = settings.PIADESK_DEV_ENCRYPTION_KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(Fernet.generate_key().decode())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+@lru_cache(maxsize=1)
+def _fernet() -> MultiFernet:
+    keys = list(settings.PIADESK_ENCRYPTION_KEYS) or [_dev_key()]
+    try:
+        return MultiFernet([Fernet(key.encode()) for key in keys])
+    except (ValueError, TypeError) as exc:
+        raise ImproperlyConfigured(
+            "PIADESK_ENCRYPTION_KEYS holds an invalid Fernet key "
+            "(generate one with `python manage.py generate_encryption_key`)."
+        ) from exc
+
+
+def encrypt_secrets(values: dict[str, str]) -> str:
+    return _fernet().encrypt(json.dumps(values, sort_keys=True).encode()).decode()
+
+
+def decrypt_secrets(token: str) -> dict[str, str]:
+    if not token:
+        return {}
+    try:
+        return json.loads(_fernet().decrypt(token.encode()))
+    except InvalidToken as exc:
+        raise SecretsUnavailable(
+            "The stored PSA credentials cannot be decrypted with the configured "
+            "PIADESK_ENCRYPTION_KEYS; re-enter them or restore the key."
+        ) from exc
+
+
+def reset_cache() -> None:
+    """For tests that change the keys."""
+    _fernet.cache_clear()

@@ -1,0 +1,328 @@
+"""piadesk's domain: tenants and their settings, what the automation service reports, and the
+time entries posted to the PSA.
+
+Every domain row belongs to a tenant (directly, by a ``tenant`` foreign key), so that scoping a
+query to one tenant is always one filter. Write paths live in ``services.py``; nothing here
+runs domain logic in ``save()`` or signals.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models.functions import Lower
+from rest_framework_api_key.models import AbstractAPIKey
+
+from psa.registry import vendor_choices
+
+MAX_MINUTES = 24 * 60
+
+
+class Tenant(models.Model):
+    """One MSP, with its "Tenant Settings → Automated Time Logging" settings."""
+
+    class ApplyTo(models.TextChoices):
+        NONE = "none", "None"
+        ALL = "all", "All Clients"
+        TAGS = "tags", "Based on Tag"
+
+    class LogAs(models.TextChoices):
+        STARTER = "starter", "The user who started the automation"
+        ASSIGNEE = "assignee", "The ticket assignee"
+        SPECIFIED = "specified", "A specified PSA user"
+
+    name = models.CharField(max_length=200, unique=True)
+    time_logging_enabled = models.BooleanField(
+        "status", default=False, help_text="When off, nothing is logged for anyone."
+    )
+    apply_to = models.CharField(max_length=10, choices=ApplyTo.choices, default=ApplyTo.NONE)
+    apply_tags = models.ManyToManyField(
+        "Tag",
+        blank=True,
+        related_name="+",
+        verbose_name="tags",
+        help_text="With “Based on Tag”: a client is in scope when it carries any of these.",
+    )
+    log_as = models.CharField(
+        "log time entries as", max_length=10, choices=LogAs.choices, default=LogAs.STARTER
+    )
+    specified_psa_user_ref = models.CharField(
+        "specified PSA user",
+        max_length=100,
+        blank=True,
+        help_text="The PSA's identifier of the user: ConnectWise member identifier, "
+        "Autotask resource id or HaloPSA agent id.",
+    )
+    specified_psa_user_name = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "tenant settings"
+        verbose_name_plural = "tenant settings"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TenantOwned(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT)
+
+    class Meta:
+        abstract = True
+
+
+class Tag(TenantOwned):
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                "tenant", Lower("name"), name="tag_unique_name_per_tenant",
+                violation_error_message="This tenant already has a tag with this name.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Client(TenantOwned):
+    """A client of the MSP, as the automation service names it (``key``)."""
+
+    key = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="clients")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "key"], name="client_unique_key_per_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.key
+
+
+class Automation(TenantOwned):
+    """An automation package, with its time-per-automation rule."""
+
+    key = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, blank=True)
+    log_time = models.BooleanField(
+        default=True, help_text="Switch off to log no time for this automation."
+    )
+    minutes = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_MINUTES)],
+        help_text="Minutes to log per run. Empty: the run's real duration.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "key"], name="automation_unique_key_per_tenant"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(minutes__isnull=True)
+                | models.Q(minutes__gte=1, minutes__lte=MAX_MINUTES),
+                name="automation_minutes_in_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.key
+
+
+class PSAConnection(TenantOwned):
+    """A tenant's PSA and its credentials. Exactly one is active per tenant.
+
+    ``settings`` holds the vendor's non-secret fields (site, company id, ...); the secret ones
+    are encrypted together in ``secrets_encrypted`` (see ``crypto.py``) and never displayed.
+    """
+
+    vendor = models.CharField(max_length=20, choices=vendor_choices())
+    name = models.CharField(max_length=100, blank=True)
+    is_active = models.BooleanField(default=True)
+    settings = models.JSONField(default=dict, blank=True)
+    secrets_encrypted = models.TextField(blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "PSA connection"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant"],
+                condition=models.Q(is_active=True),
+                name="one_active_psa_connection_per_tenant",
+                violation_error_message="This tenant already has an active PSA connection.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name or f"{self.get_vendor_display()} ({self.tenant})"
+
+
+class PSAUserMapping(TenantOwned):
+    """Who an e-mail is in the PSA: resolved automatically and cached, or set by staff."""
+
+    class Source(models.TextChoices):
+        RESOLVED = "resolved", "Resolved by e-mail"
+        MANUAL = "manual", "Set by staff"
+
+    connection = models.ForeignKey(PSAConnection, on_delete=models.CASCADE)
+    email = models.EmailField(max_length=254)
+    psa_user_ref = models.CharField("PSA user", max_length=100)
+    psa_user_name = models.CharField(max_length=200, blank=True)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.RESOLVED)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "PSA user mapping"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "email"], name="psa_user_mapping_unique_email"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.psa_user_name or self.psa_user_ref}"
+
+
+class TenantAPIKey(AbstractAPIKey):
+    """The automation service's key for one tenant. Stored hashed; shown once on creation."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = "API key"
+        verbose_name_plural = "API keys"
+
+
+class AutomationRun(TenantOwned):
+    """A finished automation run as reported by the automation service, and the decision."""
+
+    class Outcome(models.TextChoices):
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    class Decision(models.TextChoices):
+        LOG = "log", "Log"
+        SKIP = "skip", "Skip"
+
+    class SkipReason(models.TextChoices):
+        STATUS_OFF = "status_off", "Automated time logging is off for the tenant"
+        APPLY_TO_NONE = "apply_to_none", "“Apply to” is None"
+        CLIENT_NOT_IN_SCOPE = "client_not_in_scope", "The client carries none of the chosen tags"
+        AUTOMATION_OFF = "automation_off", "Time logging is switched off for this automation"
+        NOT_COMPLETED = "not_completed", "The run did not complete"
+
+    run_id = models.CharField(max_length=200)
+    reference = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    automation = models.ForeignKey(Automation, on_delete=models.PROTECT, related_name="runs")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="runs")
+    ticket_id = models.CharField(max_length=64)
+    started_by = models.EmailField(max_length=254)
+    started_at = models.DateTimeField()
+    completed_at = models.DateTimeField()
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    summary = models.TextField(blank=True)
+    # SHA-256 of the canonical request content: a retry with the same run_id must match it.
+    content_hash = models.CharField(max_length=64)
+    received_at = models.DateTimeField(auto_now_add=True)
+    decision = models.CharField(max_length=4, choices=Decision.choices)
+    skip_reason = models.CharField(max_length=30, choices=SkipReason.choices, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "run_id"], name="run_unique_per_tenant")
+        ]
+        indexes = [models.Index(fields=["tenant", "-received_at", "-id"])]
+
+    def __str__(self) -> str:
+        return self.run_id
+
+    @property
+    def reference_text(self) -> str:
+        """The stable reference written into the entry's notes (and searched for later)."""
+        return f"piadesk-run:{self.reference}"
+
+    @property
+    def reason(self) -> str:
+        if self.decision == self.Decision.LOG:
+            return "Logged: time logging applies to this client and automation."
+        return self.get_skip_reason_display()
+
+
+class TimeEntry(TenantOwned):
+    """The time entry piadesk logs (or logged) in the PSA for one run."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        POSTING = "posting", "Posting"
+        POSTED = "posted", "Posted"
+        FAILED = "failed", "Failed"
+
+    run = models.OneToOneField(AutomationRun, on_delete=models.PROTECT, related_name="entry")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    log_as = models.CharField(max_length=10, choices=Tenant.LogAs.choices)
+    minutes = models.PositiveSmallIntegerField()
+    # The window: decided from the run, then fitted to the vendor's rules when posted.
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    notes = models.TextField()
+    connection = models.ForeignKey(
+        PSAConnection, null=True, blank=True, on_delete=models.PROTECT, related_name="entries"
+    )
+    psa_user_ref = models.CharField("PSA user", max_length=100, blank=True)
+    psa_user_name = models.CharField(max_length=200, blank=True)
+    psa_entry_id = models.CharField("PSA entry id", max_length=64, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    error_class = models.CharField(max_length=20, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    posted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "time entries"
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at", "-id"]),
+            models.Index(fields=["status", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.minutes} min on ticket {self.run.ticket_id}"
+
+
+class PostAttempt(TenantOwned):
+    """One try at posting an entry: when, how long, what the PSA answered."""
+
+    entry = models.ForeignKey(TimeEntry, on_delete=models.PROTECT, related_name="post_attempts")
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=20)  # "posted" | "adopted" | an error kind
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    exchanges = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["entry", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["entry", "number"], name="attempt_unique_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number}: {self.outcome}"
