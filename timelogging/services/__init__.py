@@ -1,0 +1,7 @@
+"""Write paths, one module per concern. Keyword-only, typed functions named ``<noun>_<verb>``.
+
+- ``decision``: pure functions deciding whether and how long a run is logged.
+- ``ingest``: recording a reported run, its decision and its entry (and queueing the post).
+- ``posting``: posting an entry to the PSA (the worker's job).
+- ``connections``: saving PSA connections with encrypted secrets; building backends.
+"""
