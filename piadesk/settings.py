@@ -139,6 +139,7 @@ USE_TZ = True  # stored in UTC, always aware
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on a missing directory
 
 # --- Caches ---------------------------------------------------------------------------------
 # Vendor discovery answers (ConnectWise codebase, Autotask zone, Halo tokens) are cached per

@@ -9,3 +9,57 @@ def _clear_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def tenant(db):
+    from tests.factories import TenantFactory
+
+    return TenantFactory(name="Acme MSP")
+
+
+@pytest.fixture
+def api_key(tenant):
+    from timelogging.models import TenantAPIKey
+
+    _, key = TenantAPIKey.objects.create_key(tenant=tenant, name="automation service")
+    return key
+
+
+@pytest.fixture
+def api(api_key):
+    """A DRF test client authenticated with the tenant's API key."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key}")
+    return client
+
+
+@pytest.fixture
+def run_payload():
+    """A valid run report; tests change what they need."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    started = timezone.now().replace(microsecond=0) - dt.timedelta(minutes=30)
+
+    def make(**overrides):
+        payload = {
+            "run_id": "run-0001",
+            "automation": {"key": "reset-password", "name": "Reset password"},
+            "client": {"key": "contoso", "name": "Contoso Ltd"},
+            "ticket_id": "1001",
+            "started_by": "john.doe@demo-msp.example",
+            "started_at": started.isoformat().replace("+00:00", "Z"),
+            "completed_at": (started + dt.timedelta(minutes=6, seconds=5))
+            .isoformat()
+            .replace("+00:00", "Z"),
+            "outcome": "completed",
+            "summary": "Reset the password of jane@contoso.example and e-mailed the ticket.",
+        }
+        payload.update(overrides)
+        return payload
+
+    return make

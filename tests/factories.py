@@ -31,6 +31,7 @@ class TagFactory(factory.django.DjangoModelFactory):
 class ClientFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = models.Client
+        skip_postgeneration_save = True
 
     tenant = factory.SubFactory(TenantFactory)
     key = factory.Sequence(lambda n: f"client-{n}")
@@ -56,6 +57,7 @@ class PSAConnectionFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = models.PSAConnection
+        skip_postgeneration_save = True
 
     tenant = factory.SubFactory(TenantFactory)
     vendor = "connectwise"

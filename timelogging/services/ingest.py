@@ -1,0 +1,204 @@
+"""Recording a finished automation run: the run, its decision, its entry, and the queued post.
+
+Everything happens in one transaction, including the django-q2 task row (the ORM broker
+writes it through the same connection), so a run is either fully recorded and queued or not
+recorded at all: an accepted run can never be left without its post.
+
+The request costs a fixed number of queries whatever the tenant's number of tags, clients and
+automations (tests/timelogging/test_ingest_queries.py keeps it so).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django_q.tasks import async_task
+
+from timelogging.models import (
+    Automation,
+    AutomationRun,
+    Client,
+    Tenant,
+    TimeEntry,
+)
+from timelogging.services.decision import SettingsInForce, decide, entry_window
+
+NOTES_MAX_CHARS = 4000  # fits every supported PSA's notes field with room to spare
+
+
+class RunConflict(Exception):
+    """The run_id was already reported with different content."""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    run: AutomationRun
+    created: bool
+
+
+def content_hash(data: dict[str, Any]) -> str:
+    """A stable hash of a run's content, so that a retry can be told from a different run."""
+
+    def normalise(value: Any) -> Any:
+        if isinstance(value, dt.datetime):
+            return value.astimezone(dt.UTC).isoformat()
+        if isinstance(value, dict):
+            return {k: normalise(v) for k, v in value.items()}
+        return value
+
+    canonical = json.dumps(normalise(data), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def run_ingest(*, tenant: Tenant, data: dict[str, Any]) -> IngestResult:
+    """Record a validated run report (see ``api.serializers.RunReportSerializer``).
+
+    Returns the existing run (``created=False``) when the same run_id was already reported
+    with the same content; raises ``RunConflict`` when it was reported with other content.
+    """
+    digest = content_hash(data)
+    existing = _existing_run(tenant=tenant, run_id=data["run_id"], digest=digest)
+    if existing is not None:
+        return IngestResult(existing, created=False)
+    try:
+        with transaction.atomic():
+            run = _record(tenant=tenant, data=data, digest=digest)
+    except IntegrityError:
+        # A concurrent submission of the same run_id committed first: answer with its run.
+        existing = _existing_run(tenant=tenant, run_id=data["run_id"], digest=digest)
+        if existing is None:
+            raise
+        return IngestResult(existing, created=False)
+    return IngestResult(run, created=True)
+
+
+def _existing_run(*, tenant: Tenant, run_id: str, digest: str) -> AutomationRun | None:
+    run = (
+        AutomationRun.objects.select_related("entry")
+        .filter(tenant=tenant, run_id=run_id)
+        .first()
+    )
+    if run is not None and run.content_hash != digest:
+        raise RunConflict(
+            f"run_id {run_id!r} was already reported with different content; "
+            "a run_id identifies one run and cannot be reused."
+        )
+    return run
+
+
+def _record(*, tenant: Tenant, data: dict[str, Any], digest: str) -> AutomationRun:
+    client = _upsert_by_key(Client, tenant=tenant, ref=data["client"])
+    automation = _upsert_by_key(Automation, tenant=tenant, ref=data["automation"])
+    # Only the tags that matter are loaded: the client's tags that are also "apply to" tags
+    # (one query, and only with "Based on Tag"). Their intersection decides the scope.
+    scope_tag_ids = (
+        _matching_scope_tag_ids(tenant=tenant, client=client)
+        if tenant.time_logging_enabled and tenant.apply_to == Tenant.ApplyTo.TAGS
+        else frozenset()
+    )
+    decision = decide(
+        settings=SettingsInForce(
+            enabled=tenant.time_logging_enabled,
+            apply_to=tenant.apply_to,
+            apply_tag_ids=scope_tag_ids,
+            log_as=tenant.log_as,
+        ),
+        client_tag_ids=scope_tag_ids,
+        automation_log_time=automation.log_time,
+        automation_minutes=automation.minutes,
+        outcome=data["outcome"],
+        started_at=data["started_at"],
+        completed_at=data["completed_at"],
+    )
+    run = AutomationRun.objects.create(
+        tenant=tenant,
+        run_id=data["run_id"],
+        automation=automation,
+        client=client,
+        ticket_id=data["ticket_id"],
+        started_by=data["started_by"],
+        started_at=data["started_at"],
+        completed_at=data["completed_at"],
+        outcome=data["outcome"],
+        summary=data.get("summary", ""),
+        content_hash=digest,
+        decision=AutomationRun.Decision.LOG if decision.log else AutomationRun.Decision.SKIP,
+        skip_reason=decision.skip_reason,
+    )
+    if decision.log:
+        assert decision.minutes is not None
+        start, end = entry_window(started_at=run.started_at, minutes=decision.minutes)
+        specified = tenant.log_as == Tenant.LogAs.SPECIFIED
+        entry = TimeEntry.objects.create(
+            tenant=tenant,
+            run=run,
+            log_as=tenant.log_as,
+            minutes=decision.minutes,
+            start=start,
+            end=end,
+            notes=entry_notes(run=run, automation=automation),
+            # The specified user is fixed by the settings in force now; the others are
+            # resolved against the PSA when posting.
+            psa_user_ref=tenant.specified_psa_user_ref if specified else "",
+            psa_user_name=tenant.specified_psa_user_name if specified else "",
+        )
+        run.entry = entry
+        entry_enqueue(entry=entry)
+    return run
+
+
+def _upsert_by_key(model: type[Client] | type[Automation], *, tenant: Tenant, ref: dict):
+    """Get or create a client/automation by the service's key; a sent name updates it."""
+    name = ref.get("name") or ""
+    obj, created = model.objects.get_or_create(
+        tenant=tenant, key=ref["key"], defaults={"name": name}
+    )
+    if not created and name and obj.name != name:
+        obj.name = name
+        obj.save(update_fields=["name"])
+    return obj
+
+
+def _matching_scope_tag_ids(*, tenant: Tenant, client: Client) -> frozenset[int]:
+    """One query: the client's tags that are among the tenant's "apply to" tags."""
+    return frozenset(
+        Client.tags.through.objects.filter(
+            client_id=client.pk,
+            tag_id__in=Tenant.apply_tags.through.objects.filter(tenant_id=tenant.pk).values(
+                "tag_id"
+            ),
+        ).values_list("tag_id", flat=True)
+    )
+
+
+def entry_notes(*, run: AutomationRun, automation: Automation) -> str:
+    """Notes written on the ticket: what was done, by which automation, and the reference.
+
+    The reference line comes last and is never truncated: it is how piadesk finds the entry
+    again after an unknown outcome instead of posting it twice.
+    """
+    footer = (
+        f"\n\nAutomation: {automation.name or automation.key}"
+        f"\nStarted by: {run.started_by}"
+        f"\nLogged automatically by piadesk. Reference: {run.reference_text}"
+    )
+    summary = (run.summary or "Automation completed.").strip()
+    room = NOTES_MAX_CHARS - len(footer)
+    if len(summary) > room:
+        summary = summary[: room - 1].rstrip() + "…"
+    return summary + footer
+
+
+def entry_enqueue(*, entry: TimeEntry) -> None:
+    """Queue the post. Called inside the transaction that created or released the entry."""
+    async_task(
+        "timelogging.tasks.post_time_entry",
+        entry.pk,
+        task_name=f"post-entry-{entry.pk}-{entry.attempts}",
+        group="post-time-entry",
+    )
