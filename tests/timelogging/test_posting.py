@@ -1,0 +1,305 @@
+"""The worker's job: resolve who, fit the window, post, record — with ConnectWise at the edge."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+import responses
+from django.utils import timezone
+
+from tests.factories import (
+    AutomationRunFactory,
+    PSAConnectionFactory,
+    TimeEntryFactory,
+)
+from timelogging.models import PostAttempt, PSAUserMapping, TimeEntry
+from timelogging.services.posting import entry_post
+from timelogging.tasks import post_time_entry
+
+pytestmark = pytest.mark.django_db
+
+SITE = "https://cw.example.com"
+API = f"{SITE}/v2025_1/apis/3.0/"
+JDOE = {
+    "id": 101,
+    "identifier": "jdoe",
+    "firstName": "John",
+    "lastName": "Doe",
+    "primaryEmail": "john.doe@msp.example",
+    "officeEmail": "",
+}
+
+
+@pytest.fixture
+def cw():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.get(f"{SITE}/login/companyinfo/acme", json={"Codebase": "v2025_1/"})
+        yield mock
+
+
+@pytest.fixture
+def connection(tenant):
+    return PSAConnectionFactory(tenant=tenant)
+
+
+def make_entry(tenant, *, log_as="starter", started_by="john.doe@msp.example", **kwargs):
+    tenant.log_as = log_as
+    tenant.save()
+    run = AutomationRunFactory(tenant=tenant, started_by=started_by, ticket_id="1001")
+    return TimeEntryFactory(run=run, log_as=log_as, **kwargs)
+
+
+def posted_payloads(mock):
+    return [
+        json.loads(call.request.body)
+        for call in mock.calls
+        if call.request.method == "POST" and call.request.url.endswith("time/entries")
+    ]
+
+
+def calls_to(mock, fragment):
+    return [c for c in mock.calls if fragment in c.request.url]
+
+
+def test_logged_as_the_starter_resolved_by_email(cw, connection, tenant):
+    cw.get(f"{API}system/members", json=[JDOE])
+    cw.post(f"{API}time/entries", json={"id": 9001}, status=201)
+    entry = make_entry(tenant)
+
+    assert post_time_entry(entry.pk) == "posted"
+
+    entry.refresh_from_db()
+    assert (entry.status, entry.psa_entry_id, entry.attempts) == ("posted", "9001", 1)
+    assert (entry.psa_user_ref, entry.psa_user_name) == ("jdoe", "John Doe")
+    assert entry.connection == connection
+    assert entry.posted_at is not None
+    [payload] = posted_payloads(cw)
+    assert payload["member"] == {"identifier": "jdoe"}
+    assert payload["chargeToId"] == 1001
+    assert payload["chargeToType"] == "ServiceTicket"
+    assert payload["notes"] == entry.notes
+    assert "billableOption" not in payload
+    # The resolution is cached for the next run of the same person.
+    mapping = PSAUserMapping.objects.get(connection=connection, email="john.doe@msp.example")
+    assert (mapping.psa_user_ref, mapping.source) == ("jdoe", "resolved")
+
+
+def test_a_cached_mapping_is_used_without_a_lookup(cw, connection, tenant):
+    PSAUserMapping.objects.create(
+        tenant=tenant,
+        connection=connection,
+        email="jd@other-domain.example",
+        psa_user_ref="jdoe",
+        psa_user_name="John Doe",
+        source="manual",
+    )
+    cw.post(f"{API}time/entries", json={"id": 9002}, status=201)
+    entry = make_entry(tenant, started_by="jd@other-domain.example")
+
+    post_time_entry(entry.pk)
+
+    assert calls_to(cw, "system/members") == []
+    assert posted_payloads(cw)[0]["member"] == {"identifier": "jdoe"}
+
+
+def test_starter_without_a_member_fails_with_what_to_do(cw, connection, tenant):
+    cw.get(f"{API}system/members", json=[])
+    entry = make_entry(tenant, started_by="nobody@msp.example")
+
+    assert post_time_entry(entry.pk) == "failed"
+
+    entry.refresh_from_db()
+    assert entry.error_class == "unresolved"
+    assert "nobody@msp.example" in entry.error
+    assert "mapping" in entry.error
+    assert posted_payloads(cw) == []
+
+
+def test_logged_as_the_ticket_assignee(cw, connection, tenant):
+    cw.get(
+        f"{API}service/tickets/1001",
+        json={"id": 1001, "owner": {"id": 102, "identifier": "asmith", "name": "Alice Smith"}},
+    )
+    cw.post(f"{API}time/entries", json={"id": 9003}, status=201)
+    entry = make_entry(tenant, log_as="assignee")
+
+    post_time_entry(entry.pk)
+
+    entry.refresh_from_db()
+    assert (entry.status, entry.psa_user_ref, entry.psa_user_name) == (
+        "posted",
+        "asmith",
+        "Alice Smith",
+    )
+    assert posted_payloads(cw)[0]["member"] == {"identifier": "asmith"}
+    assert calls_to(cw, "system/members") == []
+
+
+def test_unassigned_ticket_fails_with_what_to_do(cw, connection, tenant):
+    cw.get(f"{API}service/tickets/1001", json={"id": 1001, "owner": None})
+    entry = make_entry(tenant, log_as="assignee")
+
+    post_time_entry(entry.pk)
+
+    entry.refresh_from_db()
+    assert (entry.status, entry.error_class) == ("failed", "unresolved")
+    assert "#1001 has no assignee" in entry.error
+    assert posted_payloads(cw) == []
+
+
+def test_logged_as_the_specified_user(cw, connection, tenant):
+    cw.post(f"{API}time/entries", json={"id": 9004}, status=201)
+    entry = make_entry(
+        tenant, log_as="specified", psa_user_ref="timelogging", psa_user_name="Time Logging"
+    )
+
+    post_time_entry(entry.pk)
+
+    entry.refresh_from_db()
+    assert (entry.status, entry.psa_user_ref) == ("posted", "timelogging")
+    assert posted_payloads(cw)[0]["member"] == {"identifier": "timelogging"}
+    assert calls_to(cw, "system/members") == [] and calls_to(cw, "service/tickets") == []
+
+
+def test_specified_without_a_user_fails(cw, connection, tenant):
+    entry = make_entry(tenant, log_as="specified", psa_user_ref="")
+    post_time_entry(entry.pk)
+    entry.refresh_from_db()
+    assert (entry.status, entry.error_class) == ("failed", "unresolved")
+    assert "Tenant settings" in entry.error
+
+
+def test_a_window_ending_in_the_future_is_moved_back_for_connectwise(cw, connection, tenant):
+    cw.post(f"{API}time/entries", json={"id": 9005}, status=201)
+    now = timezone.now()
+    entry = make_entry(
+        tenant, log_as="specified", psa_user_ref="timelogging", minutes=20
+    )
+    entry.start = now - dt.timedelta(minutes=5)
+    entry.end = entry.start + dt.timedelta(minutes=20)
+    entry.save()
+
+    post_time_entry(entry.pk)
+
+    [payload] = posted_payloads(cw)
+    end = dt.datetime.strptime(payload["timeEnd"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    start = dt.datetime.strptime(payload["timeStart"], "%Y-%m-%dT%H:%M:%SZ").replace(
+        tzinfo=dt.UTC
+    )
+    assert end <= timezone.now()
+    assert end - start == dt.timedelta(minutes=20)
+    entry.refresh_from_db()
+    assert (entry.start, entry.end) == (start, end)  # the history shows what was posted
+
+
+def test_a_past_window_is_posted_unchanged(cw, connection, tenant):
+    cw.post(f"{API}time/entries", json={"id": 9006}, status=201)
+    entry = make_entry(tenant, log_as="specified", psa_user_ref="timelogging")
+    original = (entry.start.replace(microsecond=0), entry.end.replace(microsecond=0))
+    entry.start, entry.end = original
+    entry.save()
+    post_time_entry(entry.pk)
+    [payload] = posted_payloads(cw)
+    assert payload["timeStart"] == original[0].strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert payload["timeEnd"] == original[1].strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_the_psas_words_are_recorded_on_failure(cw, connection, tenant):
+    cw.post(
+        f"{API}time/entries",
+        status=400,
+        json={
+            "code": "InvalidObject",
+            "message": "TimeEntry object is invalid",
+            "errors": [
+                {
+                    "code": "InvalidField",
+                    "message": "The ticket is closed for time entry",
+                    "resource": "TimeEntry",
+                    "field": "chargeToId",
+                }
+            ],
+        },
+    )
+    entry = make_entry(tenant, log_as="specified", psa_user_ref="timelogging")
+
+    post_time_entry(entry.pk)
+
+    entry.refresh_from_db()
+    assert (entry.status, entry.error_class) == ("failed", "permanent")
+    assert "The ticket is closed for time entry" in entry.error
+    attempt = PostAttempt.objects.get(entry=entry)
+    assert (attempt.number, attempt.outcome, attempt.http_status) == (1, "permanent", 400)
+    assert attempt.exchanges[-1]["method"] == "POST"
+
+
+def test_secrets_never_reach_the_recorded_exchanges(cw, connection, tenant):
+    cw.post(f"{API}time/entries", json={"id": 9007}, status=201)
+    entry = make_entry(tenant, log_as="specified", psa_user_ref="timelogging")
+    post_time_entry(entry.pk)
+    recorded = json.dumps(list(PostAttempt.objects.values_list("exchanges", flat=True)))
+    assert "privkey456" not in recorded
+    # ...while the request really was authenticated with it.
+    assert any(c.request.headers.get("Authorization", "").startswith("Basic ") for c in cw.calls)
+
+
+def test_no_active_connection_fails_as_configuration(tenant):
+    entry = make_entry(tenant, log_as="specified", psa_user_ref="timelogging")
+    post_time_entry(entry.pk)
+    entry.refresh_from_db()
+    assert (entry.status, entry.error_class) == ("failed", "configuration")
+    assert "no active PSA connection" in entry.error
+
+
+def test_undecryptable_credentials_fail_closed(cw, tenant, settings):
+    from timelogging import crypto
+
+    PSAConnectionFactory(tenant=tenant)
+    entry = make_entry(tenant, log_as="specified", psa_user_ref="timelogging")
+    settings.PIADESK_ENCRYPTION_KEYS = ["q0M0v3Ftn1j3ZbEJbZ5lS2s0eUQ7W2Xy3jQkqg7wqKE="]
+    crypto.reset_cache()
+    try:
+        post_time_entry(entry.pk)
+    finally:
+        crypto.reset_cache()
+    entry.refresh_from_db()
+    assert (entry.status, entry.error_class) == ("failed", "configuration")
+    assert "PIADESK_ENCRYPTION_KEYS" in entry.error
+    assert len(cw.calls) == 0
+
+
+def test_running_the_task_again_posts_nothing_more(cw, connection, tenant):
+    cw.post(f"{API}time/entries", json={"id": 9008}, status=201)
+    entry = make_entry(tenant, log_as="specified", psa_user_ref="timelogging")
+    post_time_entry(entry.pk)
+    assert post_time_entry(entry.pk) == "skipped"
+    assert len(posted_payloads(cw)) == 1
+    entry.refresh_from_db()
+    assert entry.attempts == 1
+
+
+def test_an_entry_already_being_posted_is_left_alone(cw, connection, tenant):
+    entry = make_entry(tenant, log_as="specified", psa_user_ref="timelogging")
+    TimeEntry.objects.filter(pk=entry.pk).update(status="posting")
+    assert entry_post(entry_id=entry.pk) == "skipped"
+    assert len(cw.calls) == 0
+
+
+def test_unknown_entry_id_is_skipped(db):
+    assert entry_post(entry_id=123456) == "skipped"
+
+
+def test_an_unexpected_error_never_leaves_the_entry_posting(cw, connection, tenant, monkeypatch):
+    from psa.connectwise import ConnectWiseBackend
+
+    def boom(self, entry):
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(ConnectWiseBackend, "post_time_entry", boom)
+    entry = make_entry(tenant, log_as="specified", psa_user_ref="timelogging")
+    post_time_entry(entry.pk)
+    entry.refresh_from_db()
+    assert entry.status == "failed"
+    assert "surprise" in entry.error

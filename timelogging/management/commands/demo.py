@@ -1,0 +1,179 @@
+"""``manage.py demo``: a demo tenant on the local ConnectWise sandbox, then web + worker.
+
+Used by ``make run``. Idempotent: run it again and it reuses the tenant, tags and connection,
+and issues a fresh API key (keys are shown only once, so the previous demo key is revoked).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from timelogging.models import Automation, Client, Tag, Tenant, TenantAPIKey
+from timelogging.services.connections import connection_save
+
+DEMO_TENANT = "Demo MSP"
+DEMO_KEY_NAME = "demo key (make run)"
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "piadesk-demo"
+
+
+class Command(BaseCommand):
+    help = "Set up a demo tenant on the PSA sandbox and run the web server and the worker."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument(
+            "--setup-only", action="store_true", help="Set up the demo data and exit."
+        )
+
+    def handle(self, *args, port: int, host: str, setup_only: bool, **options):
+        if not settings.PIADESK_SANDBOX:
+            raise CommandError("The demo needs the PSA sandbox: set PIADESK_SANDBOX=1.")
+        call_command("migrate", interactive=False, verbosity=0)
+        key = self.setup(port=port)
+        self.print_instructions(host=host, port=port, key=key)
+        if not setup_only:
+            self.serve(host=host, port=port)
+
+    @transaction.atomic
+    def setup(self, *, port: int) -> str:
+        from psa.sandbox.seed import DEMO_PRIVATE_KEY, DEMO_PUBLIC_KEY, seed_connectwise
+
+        seed_connectwise(company_id="demo")
+        user_model = get_user_model()
+        admin_user, created = user_model.objects.get_or_create(
+            username=ADMIN_USER, defaults={"is_staff": True, "is_superuser": True}
+        )
+        if created:
+            admin_user.set_password(ADMIN_PASSWORD)
+            admin_user.save()
+
+        tenant, created = Tenant.objects.get_or_create(name=DEMO_TENANT)
+        tag, _ = Tag.objects.get_or_create(tenant=tenant, name="Time Logging")
+        Tag.objects.get_or_create(tenant=tenant, name="Ad-hoc")
+        if created:
+            tenant.time_logging_enabled = True
+            tenant.apply_to = Tenant.ApplyTo.TAGS
+            tenant.log_as = Tenant.LogAs.STARTER
+            tenant.save()
+            tenant.apply_tags.set([tag])
+        contoso, _ = Client.objects.get_or_create(
+            tenant=tenant, key="contoso", defaults={"name": "Contoso Ltd"}
+        )
+        contoso.tags.add(tag)
+        Client.objects.get_or_create(
+            tenant=tenant, key="fabrikam", defaults={"name": "Fabrikam (not tagged)"}
+        )
+        Automation.objects.get_or_create(
+            tenant=tenant, key="reset-password", defaults={"name": "Reset password", "minutes": 20}
+        )
+        Automation.objects.get_or_create(
+            tenant=tenant, key="disk-cleanup", defaults={"name": "Disk cleanup"}
+        )
+
+        site_url = f"http://127.0.0.1:{port}/sandbox/connectwise"
+        connection = tenant.psaconnection_set.filter(is_active=True).first()
+        if connection is None or connection.settings.get("site_url") != site_url:
+            connection_save(
+                connection=connection,
+                tenant=tenant,
+                vendor="connectwise",
+                name="ConnectWise sandbox",
+                settings={
+                    "site_url": site_url,
+                    "company_id": "demo",
+                    "public_key": DEMO_PUBLIC_KEY,
+                },
+                secrets={"private_key": DEMO_PRIVATE_KEY},
+            )
+
+        TenantAPIKey.objects.filter(tenant=tenant, name=DEMO_KEY_NAME).update(revoked=True)
+        _, key = TenantAPIKey.objects.create_key(tenant=tenant, name=DEMO_KEY_NAME)
+        return key
+
+    def print_instructions(self, *, host: str, port: int, key: str) -> None:
+        base = f"http://{host}:{port}"
+        started = timezone.now().replace(microsecond=0) - dt.timedelta(minutes=3)
+        payload = {
+            "run_id": f"demo-{int(time.time())}",
+            "automation": {"key": "reset-password", "name": "Reset password"},
+            "client": {"key": "contoso", "name": "Contoso Ltd"},
+            "ticket_id": "1001",
+            "started_by": "john.doe@demo-msp.example",
+            "started_at": started.isoformat().replace("+00:00", "Z"),
+            "completed_at": (started + dt.timedelta(minutes=2)).isoformat().replace("+00:00", "Z"),
+            "outcome": "completed",
+            "summary": "Reset the password of jane@contoso.example and sent it to her manager.",
+        }
+        curl = (
+            f"curl -s -X POST {base}/api/v1/automation-runs/ \\\n"
+            f"  -H 'Authorization: Bearer {key}' \\\n"
+            f"  -H 'Content-Type: application/json' \\\n"
+            f"  -d {shlex.quote(json.dumps(payload))}"
+        )
+        self.stdout.write(
+            "\n".join(
+                [
+                    "",
+                    "piadesk demo is ready.",
+                    f"  Admin:          {base}/admin/   (user {ADMIN_USER!r}, "
+                    f"password {ADMIN_PASSWORD!r})",
+                    f"  Tenant settings:{base}/admin/timelogging/tenant/",
+                    f"  PSA sandbox:    {base}/sandbox/   (what ConnectWise received)",
+                    f"  API docs:       {base}/api/docs/",
+                    f"  Demo API key:   {key}   (shown once; a new one each start)",
+                    "",
+                    "Post a finished run (ticket 1001, client Contoso, tagged 'Time Logging'):",
+                    "",
+                    curl,
+                    "",
+                    "Within seconds the entry is in the sandbox under member jdoe, 20 minutes, and",
+                    "the admin shows it posted with ConnectWise's id. Send the same curl again: 200,",
+                    "nothing new. Change run_id for another run.",
+                    "",
+                ]
+            )
+        )
+        self.stdout.flush()
+
+    def serve(self, *, host: str, port: int) -> None:
+        manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+        worker = subprocess.Popen([*manage, "qcluster"])
+        web = subprocess.Popen([*manage, "runserver", "--noreload", f"{host}:{port}"])
+        stopping = False
+
+        def stop(*_):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            while not stopping and worker.poll() is None and web.poll() is None:
+                time.sleep(0.5)
+        finally:
+            for process in (web, worker):
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+            for process in (web, worker):
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        if not stopping:
+            raise CommandError("The web server or the worker stopped; see the output above.")
