@@ -1,1 +1,15 @@
-urlpatterns: list = []
+"""Sandbox URLs, mounted at ``/sandbox/`` by ``piadesk/urls.py`` only when PIADESK_SANDBOX is on.
+
+One prefix per vendor (``connectwise/``; later ``autotask/``, ``halopsa/``), each served by
+its own module.
+"""
+
+from django.urls import include, path
+
+from psa.sandbox import views
+
+app_name = "sandbox"
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("connectwise/", include("psa.sandbox.connectwise")),
+]
