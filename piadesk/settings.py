@@ -118,7 +118,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
     if DATABASES["default"]["NAME"] != ":memory:":
         VAR_DIR.mkdir(parents=True, exist_ok=True)
 
@@ -184,22 +183,24 @@ CONNECTWISE_CLIENT_ID = os.environ.get(
 # One attempt's HTTP timeouts (connect, read), seconds. Q_CLUSTER timeout must exceed these.
 PSA_HTTP_CONNECT_TIMEOUT = env_int("PSA_HTTP_CONNECT_TIMEOUT", 5)
 PSA_HTTP_READ_TIMEOUT = env_int("PSA_HTTP_READ_TIMEOUT", 30)
-# Tolerated clock difference with the PSA when moving a ConnectWise window out of the future.
-PSA_CLOCK_SKEW_SECONDS = env_int("PSA_CLOCK_SKEW_SECONDS", 60)
+# The most PSA requests one posting attempt makes (discovery, user or ticket look-up, post),
+# so that the task timeout can be set above the longest possible attempt.
+PSA_MAX_REQUESTS_PER_ATTEMPT = 4
 
 # The local PSA stand-ins under /sandbox/ (demo and end-to-end tests). Off unless enabled.
 PIADESK_SANDBOX = env_bool("PIADESK_SANDBOX", False)
 
 # --- Worker (django-q2, ORM broker) ---------------------------------------------------------
-# Invariants (checked by tests/test_settings.py): retry > timeout > one attempt's HTTP time;
+# Invariants (checked by tests/test_settings.py): retry > timeout > one attempt's HTTP time
+# (PSA_MAX_REQUESTS_PER_ATTEMPT × (connect + read timeouts));
 # failures acknowledged (piadesk decides retries from its own entry state, not the broker);
 # save_limit well above the default 250, which caps throughput; task arguments are ids only.
 Q_CLUSTER = {
     "name": "piadesk",
     "orm": "default",
     "workers": env_int("Q_WORKERS", 2),
-    "timeout": env_int("Q_TIMEOUT", 90),
-    "retry": env_int("Q_RETRY", 180),
+    "timeout": env_int("Q_TIMEOUT", 240),
+    "retry": env_int("Q_RETRY", 300),
     "ack_failures": True,
     "save_limit": env_int("Q_SAVE_LIMIT", 10000),
     "poll": 0.5,

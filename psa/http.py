@@ -95,6 +95,8 @@ class PSASession:
         auth: tuple[str, str] | None = None,
     ) -> Response:
         started = time.monotonic()
+        # Record the URL with its query (filter conditions, page): auditors need to see it.
+        url_with_query = requests.Request(method, url, params=params).prepare().url or url
         request_excerpt = ""
         if json_body is not None:
             request_excerpt = json.dumps(json_body, default=str)[:EXCERPT_CHARS]
@@ -113,10 +115,14 @@ class PSASession:
                 allow_redirects=False,
             )
         except requests.ConnectTimeout as exc:
-            self._record(method, url, None, started, request_excerpt, f"connect timeout: {exc}")
+            self._record(
+                method, url_with_query, None, started, request_excerpt, f"connect timeout: {exc}"
+            )
             raise RetryableError(f"Could not connect to the PSA in time ({url}).") from exc
         except requests.ConnectionError as exc:
-            self._record(method, url, None, started, request_excerpt, f"connection error: {exc}")
+            self._record(
+                method, url_with_query, None, started, request_excerpt, f"connection error: {exc}"
+            )
             if _is_connect_failure(exc):
                 raise RetryableError(f"Could not connect to the PSA ({url}).") from exc
             # The request may have been sent before the connection dropped.
@@ -124,15 +130,15 @@ class PSASession:
                 f"The connection to the PSA dropped before it answered ({url})."
             ) from exc
         except requests.ReadTimeout as exc:
-            self._record(method, url, None, started, request_excerpt, "read timeout")
+            self._record(method, url_with_query, None, started, request_excerpt, "read timeout")
             raise UnknownOutcomeError(
                 f"The PSA did not answer within {self.timeout[1]} s ({url})."
             ) from exc
         except requests.RequestException as exc:
-            self._record(method, url, None, started, request_excerpt, f"error: {exc}")
+            self._record(method, url_with_query, None, started, request_excerpt, f"error: {exc}")
             raise UnknownOutcomeError(f"The request to the PSA failed: {exc}") from exc
         response = Response(raw.status_code, raw.headers, raw.text)
-        self._record(method, url, raw.status_code, started, request_excerpt, raw.text)
+        self._record(method, url_with_query, raw.status_code, started, request_excerpt, raw.text)
         return response
 
     def _record(

@@ -86,9 +86,7 @@ class AutomationRunFactory(factory.django.DjangoModelFactory):
 
     tenant = factory.SubFactory(TenantFactory)
     run_id = factory.Sequence(lambda n: f"run-{n}")
-    automation = factory.SubFactory(
-        AutomationFactory, tenant=factory.SelfAttribute("..tenant")
-    )
+    automation = factory.SubFactory(AutomationFactory, tenant=factory.SelfAttribute("..tenant"))
     client = factory.SubFactory(ClientFactory, tenant=factory.SelfAttribute("..tenant"))
     ticket_id = "69"
     started_by = "jdoe@msp.example"

@@ -82,7 +82,9 @@ class Tag(TenantOwned):
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(
-                "tenant", Lower("name"), name="tag_unique_name_per_tenant",
+                "tenant",
+                Lower("name"),
+                name="tag_unique_name_per_tenant",
                 violation_error_message="This tenant already has a tag with this name.",
             )
         ]

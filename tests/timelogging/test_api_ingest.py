@@ -182,7 +182,15 @@ def test_get_of_another_tenants_run_is_404(api, run_payload):
 # --- authentication ---------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "header",
-    [None, "", "Bearer", "Bearer nonsense", "Bearer abc.def", "Token abc.def", "Basic Zm9vOmJhcg=="],
+    [
+        None,
+        "",
+        "Bearer",
+        "Bearer nonsense",
+        "Bearer abc.def",
+        "Token abc.def",
+        "Basic Zm9vOmJhcg==",
+    ],
 )
 def test_missing_or_unknown_key_is_401(db, run_payload, header):
     from rest_framework.test import APIClient
@@ -251,11 +259,23 @@ BAD_INPUT = [
     ("ticket_id null", lambda p: {**p, "ticket_id": None}, "ticket_id"),
     ("started_by not an email", lambda p: {**p, "started_by": "john"}, "started_by"),
     ("started_at not a date", lambda p: {**p, "started_at": "yesterday"}, "started_at"),
-    ("started_at impossible date", lambda p: {**p, "started_at": "2026-02-30T10:00:00Z"}, "started_at"),
+    (
+        "started_at impossible date",
+        lambda p: {**p, "started_at": "2026-02-30T10:00:00Z"},
+        "started_at",
+    ),
     ("started_at without zone", lambda p: {**p, "started_at": "2026-05-01T14:00:00"}, "started_at"),
     ("started_at a number", lambda p: {**p, "started_at": 1714572000}, "started_at"),
-    ("completed before started", lambda p: {**p, "completed_at": "2000-01-01T00:00:00Z"}, "completed_at"),
-    ("completed in the future", lambda p: {**p, "completed_at": "2999-01-01T00:00:00Z"}, "completed_at"),
+    (
+        "completed before started",
+        lambda p: {**p, "completed_at": "2000-01-01T00:00:00Z"},
+        "completed_at",
+    ),
+    (
+        "completed in the future",
+        lambda p: {**p, "completed_at": "2999-01-01T00:00:00Z"},
+        "completed_at",
+    ),
     ("unknown outcome", lambda p: {**p, "outcome": "done"}, "outcome"),
     ("oversize summary", lambda p: {**p, "summary": "s" * 5000}, "summary"),
     ("summary not a string", lambda p: {**p, "summary": {"a": 1}}, "summary"),

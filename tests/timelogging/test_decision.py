@@ -25,7 +25,12 @@ APPLY_TO = [
     (Tenant.ApplyTo.ALL, frozenset()),
     (Tenant.ApplyTo.TAGS, frozenset({TIME_LOGGING, ADHOC})),
 ]
-CLIENT_TAGS = [frozenset(), frozenset({TIME_LOGGING}), frozenset({ADHOC, OTHER}), frozenset({OTHER})]
+CLIENT_TAGS = [
+    frozenset(),
+    frozenset({TIME_LOGGING}),
+    frozenset({ADHOC, OTHER}),
+    frozenset({OTHER}),
+]
 AUTOMATION = [  # (log_time, minutes)
     (True, None),
     (True, 20),
@@ -58,9 +63,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    "enabled,apply_to,apply_tags,client_tags,log_time,minutes,outcome", CASES
-)
+@pytest.mark.parametrize("enabled,apply_to,apply_tags,client_tags,log_time,minutes,outcome", CASES)
 def test_decision_table(enabled, apply_to, apply_tags, client_tags, log_time, minutes, outcome):
     decision = decide(
         settings=SettingsInForce(
@@ -96,7 +99,9 @@ def test_table_covers_every_reason():
     ],
 )
 def test_real_duration_rounding(duration, want):
-    assert minutes_to_log(automation_minutes=None, started_at=T0, completed_at=T0 + duration) == want
+    assert (
+        minutes_to_log(automation_minutes=None, started_at=T0, completed_at=T0 + duration) == want
+    )
 
 
 def test_automation_minutes_win_over_duration():

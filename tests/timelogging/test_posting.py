@@ -174,9 +174,7 @@ def test_specified_without_a_user_fails(cw, connection, tenant):
 def test_a_window_ending_in_the_future_is_moved_back_for_connectwise(cw, connection, tenant):
     cw.post(f"{API}time/entries", json={"id": 9005}, status=201)
     now = timezone.now()
-    entry = make_entry(
-        tenant, log_as="specified", psa_user_ref="timelogging", minutes=20
-    )
+    entry = make_entry(tenant, log_as="specified", psa_user_ref="timelogging", minutes=20)
     entry.start = now - dt.timedelta(minutes=5)
     entry.end = entry.start + dt.timedelta(minutes=20)
     entry.save()
@@ -185,9 +183,7 @@ def test_a_window_ending_in_the_future_is_moved_back_for_connectwise(cw, connect
 
     [payload] = posted_payloads(cw)
     end = dt.datetime.strptime(payload["timeEnd"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
-    start = dt.datetime.strptime(payload["timeStart"], "%Y-%m-%dT%H:%M:%SZ").replace(
-        tzinfo=dt.UTC
-    )
+    start = dt.datetime.strptime(payload["timeStart"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
     assert end <= timezone.now()
     assert end - start == dt.timedelta(minutes=20)
     entry.refresh_from_db()

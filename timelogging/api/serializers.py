@@ -56,7 +56,7 @@ class RunReportSerializer(serializers.Serializer):
     client = KeyedRefSerializer()
     ticket_id = serializers.RegexField(
         r"^[0-9]{1,18}$",
-        error_messages={"invalid": "Give the PSA's numeric ticket id, e.g. \"1001\"."},
+        error_messages={"invalid": 'Give the PSA\'s numeric ticket id, e.g. "1001".'},
     )
     started_by = serializers.EmailField(max_length=254)
     started_at = AwareDateTimeField()

@@ -51,7 +51,8 @@ def connection_save(
     if connection is not None and connection.vendor == vendor:
         stored = decrypt_secrets(connection.secrets_encrypted)
     merged_secrets = {
-        k: v for k, v in {**stored, **{k: v for k, v in secrets.items() if v}}.items()
+        k: v
+        for k, v in {**stored, **{k: v for k, v in secrets.items() if v}}.items()
         if k in secret_names
     }
     clean_settings = {k: v for k, v in settings.items() if k in known and k not in secret_names}

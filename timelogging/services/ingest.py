@@ -78,11 +78,7 @@ def run_ingest(*, tenant: Tenant, data: dict[str, Any]) -> IngestResult:
 
 
 def _existing_run(*, tenant: Tenant, run_id: str, digest: str) -> AutomationRun | None:
-    run = (
-        AutomationRun.objects.select_related("entry")
-        .filter(tenant=tenant, run_id=run_id)
-        .first()
-    )
+    run = AutomationRun.objects.select_related("entry").filter(tenant=tenant, run_id=run_id).first()
     if run is not None and run.content_hash != digest:
         raise RunConflict(
             f"run_id {run_id!r} was already reported with different content; "

@@ -142,9 +142,9 @@ class Command(BaseCommand):
                     "",
                     curl,
                     "",
-                    "Within seconds the entry is in the sandbox under member jdoe, 20 minutes, and",
-                    "the admin shows it posted with ConnectWise's id. Send the same curl again: 200,",
-                    "nothing new. Change run_id for another run.",
+                    "Within seconds the entry is in the sandbox under member jdoe, 20 minutes,",
+                    "and the admin shows it posted with ConnectWise's id. Send the same curl",
+                    "again: 200, nothing new. Change run_id for another run.",
                     "",
                 ]
             )
