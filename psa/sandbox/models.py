@@ -61,6 +61,8 @@ class SandboxMember(models.Model):
     primary_email = models.CharField(max_length=200, blank=True)
     office_email = models.CharField(max_length=200, blank=True)
     inactive = models.BooleanField(default=False)
+    # Vendor-specific facts, e.g. Autotask {"default_role_id": 8, "license": "Full"}.
+    extra = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [
@@ -91,6 +93,8 @@ class SandboxTicket(models.Model):
     )
     # ConnectWise gives the ticket's resources as one comma-separated string of identifiers.
     resources = models.CharField(max_length=500, blank=True)
+    # Vendor-specific facts, e.g. Autotask {"assigned_role_id": 8}.
+    extra = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [
