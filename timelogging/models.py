@@ -15,7 +15,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from rest_framework_api_key.models import AbstractAPIKey
 
-from psa.registry import vendor_choices
+from psa.registry import backend_class
 
 MAX_MINUTES = 24 * 60
 
@@ -151,7 +151,9 @@ class PSAConnection(TenantOwned):
     are encrypted together in ``secrets_encrypted`` (see ``crypto.py``) and never displayed.
     """
 
-    vendor = models.CharField(max_length=20, choices=vendor_choices())
+    # No model choices: vendors come from psa.registry (forms take their choices from it), so
+    # adding a vendor needs no migration.
+    vendor = models.CharField(max_length=20)
     name = models.CharField(max_length=100, blank=True)
     is_active = models.BooleanField(default=True)
     settings = models.JSONField(default=dict, blank=True)
@@ -171,7 +173,14 @@ class PSAConnection(TenantOwned):
         ]
 
     def __str__(self) -> str:
-        return self.name or f"{self.get_vendor_display()} ({self.tenant})"
+        return self.name or f"{self.vendor_label} ({self.tenant})"
+
+    @property
+    def vendor_label(self) -> str:
+        try:
+            return backend_class(self.vendor).label
+        except ValueError:
+            return self.vendor
 
 
 class PSAUserMapping(TenantOwned):

@@ -28,6 +28,42 @@ def connection_backend(connection: PSAConnection, **kwargs: Any) -> PSABackend:
     return build_backend(connection_config(connection), **kwargs)
 
 
+def connection_secrets_merge(
+    *, connection: PSAConnection | None, vendor: str, secrets: Mapping[str, str]
+) -> dict[str, str]:
+    """The secrets a save would store: the stored ones, overridden by those typed in.
+
+    A secret left out (or blank) keeps its stored value, so forms never need to show a secret
+    back. The stored ones are only read when needed, so that re-entering every secret works
+    even after the encryption key was lost (``SecretsUnavailable`` otherwise).
+    """
+    secret_names = {f.name for f in backend_class(vendor).config_fields if f.secret}
+    typed = {k: v for k, v in secrets.items() if v and k in secret_names}
+    if connection is None or connection.vendor != vendor or secret_names <= typed.keys():
+        return typed
+    stored = decrypt_secrets(connection.secrets_encrypted)
+    return {k: v for k, v in {**stored, **typed}.items() if k in secret_names}
+
+
+def connection_settings_clean(*, vendor: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+    fields = backend_class(vendor).config_fields
+    known = {f.name for f in fields if not f.secret}
+    return {k: v for k, v in settings.items() if k in known}
+
+
+def connection_validate(
+    *,
+    connection: PSAConnection | None,
+    vendor: str,
+    settings: Mapping[str, Any],
+    secrets: Mapping[str, str],
+) -> dict[str, str]:
+    """``{field: message}`` for what the vendor's rules refuse (empty when valid)."""
+    merged = connection_secrets_merge(connection=connection, vendor=vendor, secrets=secrets)
+    clean_settings = connection_settings_clean(vendor=vendor, settings=settings)
+    return backend_class(vendor).validate_config(clean_settings, merged)
+
+
 def connection_save(
     *,
     connection: PSAConnection | None = None,
@@ -38,25 +74,13 @@ def connection_save(
     is_active: bool = True,
     name: str = "",
 ) -> PSAConnection:
-    """Create or update a connection.
+    """Create or update a connection (secrets merged as ``connection_secrets_merge`` says).
 
-    ``secrets`` holds only the secrets being set: a secret left out (or blank) keeps its stored
-    value, so that forms never need to show a secret back. Raises ``ValidationError`` with
-    field errors when the vendor's config rules are not met.
+    Raises ``ValidationError`` with field errors when the vendor's config rules are not met.
     """
-    backend = backend_class(vendor)
-    known = {f.name for f in backend.config_fields}
-    secret_names = {f.name for f in backend.config_fields if f.secret}
-    stored: dict[str, str] = {}
-    if connection is not None and connection.vendor == vendor:
-        stored = decrypt_secrets(connection.secrets_encrypted)
-    merged_secrets = {
-        k: v
-        for k, v in {**stored, **{k: v for k, v in secrets.items() if v}}.items()
-        if k in secret_names
-    }
-    clean_settings = {k: v for k, v in settings.items() if k in known and k not in secret_names}
-    errors = backend.validate_config(clean_settings, merged_secrets)
+    merged_secrets = connection_secrets_merge(connection=connection, vendor=vendor, secrets=secrets)
+    clean_settings = connection_settings_clean(vendor=vendor, settings=settings)
+    errors = backend_class(vendor).validate_config(clean_settings, merged_secrets)
     if errors:
         raise ValidationError({field: [message] for field, message in errors.items()})
 

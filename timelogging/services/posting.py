@@ -121,7 +121,7 @@ def _claim(*, entry_id: int) -> tuple[TimeEntry, PSAConnection | None] | None:
 def _resolve_user(
     *, entry: TimeEntry, connection: PSAConnection, backend: PSABackend
 ) -> tuple[PSAUser, Ticket | None]:
-    vendor = connection.get_vendor_display()
+    vendor = connection.vendor_label
     if entry.log_as == Tenant.LogAs.SPECIFIED:
         if not entry.psa_user_ref:
             raise UnresolvedUser(

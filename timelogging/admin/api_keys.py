@@ -1,0 +1,45 @@
+"""The automation service's API keys, one set per tenant."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from rest_framework_api_key.admin import APIKeyModelAdmin
+
+from timelogging.models import TenantAPIKey
+
+
+@admin.register(TenantAPIKey)
+class TenantAPIKeyAdmin(APIKeyModelAdmin):
+    """Keys are stored hashed: the library's ``save_model`` shows the full key once, in a
+    message after creation; nothing can show it afterwards."""
+
+    fields = ("tenant", "name", "prefix", "expiry_date", "revoked")
+    list_display = ("tenant", "name", "prefix", "created", "expiry_date", "_has_expired", "revoked")
+    list_select_related = ("tenant",)
+    list_filter = ("revoked", "tenant")
+    search_fields = ("name", "prefix", "tenant__name")
+    autocomplete_fields = ("tenant",)
+    actions = ["revoke_keys"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return (*fields, "tenant") if obj is not None else fields
+
+    @admin.action(description="Revoke selected keys")
+    def revoke_keys(self, request: HttpRequest, queryset: QuerySet[TenantAPIKey]) -> None:
+        keys = list(queryset.filter(revoked=False))
+        for key in keys:
+            key.revoked = True
+            key.save(update_fields=["revoked"])
+            # Recorded in the object's history, like a change made on its page.
+            self.log_change(request, key, [{"changed": {"fields": ["Revoked"]}}])
+        self.message_user(
+            request,
+            f"Revoked {len(keys)} API key{'s' if len(keys) != 1 else ''}: the automation "
+            "service can no longer use them.",
+            messages.SUCCESS,
+        )

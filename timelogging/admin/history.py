@@ -1,0 +1,158 @@
+"""The auditors' history: every run reported, every entry posted and each try. Read-only."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.text import Truncator
+
+from timelogging.admin.base import ExactSearchMixin, ReadOnlyAdminMixin, admin_link
+from timelogging.models import AutomationRun, PostAttempt, TimeEntry
+
+
+@admin.register(AutomationRun)
+class AutomationRunAdmin(ReadOnlyAdminMixin, ExactSearchMixin, admin.ModelAdmin):
+    list_display = (
+        "run_id",
+        "tenant",
+        "client",
+        "automation",
+        "ticket_id",
+        "started_by",
+        "decision",
+        "reason",
+        "received_at",
+        "entry_link",
+    )
+    list_select_related = ("tenant", "client", "automation", "entry")
+    list_filter = ("decision", "skip_reason", "tenant")
+    search_fields = ("run_id", "ticket_id")
+    search_help_text = "Exact run id or ticket number."
+    fieldsets = [
+        (None, {"fields": ["run_id", "reference_text", "tenant", "client", "automation"]}),
+        (
+            "Run",
+            {
+                "fields": [
+                    "ticket_id",
+                    "started_by",
+                    "started_at",
+                    "completed_at",
+                    "outcome",
+                    "summary",
+                    "received_at",
+                ]
+            },
+        ),
+        ("Decision", {"fields": ["decision", "reason", "entry_link"]}),
+    ]
+    readonly_fields = ("reference_text", "received_at", "reason", "entry_link")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AutomationRun]:
+        return (
+            super().get_queryset(request).select_related("tenant", "client", "automation", "entry")
+        )
+
+    @admin.display(description="Reason")
+    def reason(self, obj: AutomationRun) -> str:
+        return obj.reason
+
+    @admin.display(description="Reference")
+    def reference_text(self, obj: AutomationRun) -> str:
+        return obj.reference_text
+
+    @admin.display(description="Time entry")
+    def entry_link(self, obj: AutomationRun) -> str:
+        entry = getattr(obj, "entry", None)
+        return admin_link(entry, entry.get_status_display() if entry else None)
+
+
+class PostAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = PostAttempt
+    fields = (
+        "number",
+        "started_at",
+        "duration_ms",
+        "outcome",
+        "http_status",
+        "error",
+        "exchanges_text",
+    )
+    readonly_fields = ("exchanges_text",)
+    ordering = ("number",)
+    extra = 0
+    verbose_name_plural = "Posting attempts"
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The attempts are part of an entry's history: whoever may view the entry sees them.
+        return request.user.has_perm("timelogging.view_timeentry") or super().has_view_permission(
+            request, obj
+        )
+
+    @admin.display(description="HTTP exchanges")
+    def exchanges_text(self, obj: PostAttempt) -> str:
+        if not obj.exchanges:
+            return "-"
+        return format_html(
+            '<pre style="white-space: pre-wrap; max-width: 60em">{}</pre>',
+            json.dumps(obj.exchanges, indent=2, ensure_ascii=False),
+        )
+
+
+@admin.register(TimeEntry)
+class TimeEntryAdmin(ReadOnlyAdminMixin, ExactSearchMixin, admin.ModelAdmin):
+    list_display = (
+        "run_link",
+        "tenant",
+        "status",
+        "minutes",
+        "start",
+        "end",
+        "psa_user",
+        "psa_entry_id",
+        "attempts",
+        "short_error",
+    )
+    list_select_related = ("run", "tenant")
+    list_filter = ("status", "tenant")
+    search_fields = ("run__run_id", "run__ticket_id", "psa_entry_id")
+    search_help_text = "Exact run id, ticket number or PSA entry id."
+    inlines = [PostAttemptInline]
+    fieldsets = [
+        (None, {"fields": ["run_link", "tenant", "status", "connection"]}),
+        (
+            "Entry",
+            {"fields": ["log_as", "psa_user", "minutes", "start", "end", "notes", "psa_entry_id"]},
+        ),
+        (
+            "Posting",
+            {"fields": ["attempts", "error_class", "error", "created_at", "posted_at"]},
+        ),
+    ]
+    readonly_fields = ("run_link", "psa_user", "created_at", "posted_at")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[TimeEntry]:
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("run", "tenant", "connection", "connection__tenant")
+        )
+
+    @admin.display(description="Run", ordering="run__run_id")
+    def run_link(self, obj: TimeEntry) -> str:
+        return admin_link(obj.run, f"{obj.run.run_id} (ticket {obj.run.ticket_id})")
+
+    @admin.display(description="PSA user", ordering="psa_user_name")
+    def psa_user(self, obj: TimeEntry) -> str:
+        if obj.psa_user_name and obj.psa_user_ref:
+            return f"{obj.psa_user_name} ({obj.psa_user_ref})"
+        return obj.psa_user_name or obj.psa_user_ref or "-"
+
+    @admin.display(description="Error")
+    def short_error(self, obj: TimeEntry) -> str:
+        return Truncator(obj.error).chars(80) if obj.error else ""

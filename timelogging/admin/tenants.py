@@ -1,0 +1,165 @@
+"""The "Tenant Settings → Automated Time Logging" page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.http import HttpRequest, HttpResponse
+
+from psa.registry import vendor_choices
+from timelogging.admin.base import NoAddRelatedTagsMixin
+from timelogging.forms import AutomationTimeForm, TagInlineFormSet, TenantSettingsForm
+from timelogging.models import Automation, PSAConnection, Tag, Tenant
+
+
+class AutomationInline(admin.TabularInline):
+    """Step 4 of the article: time logging per automation. Automations are created when
+    their first run arrives (or on the Automations page), so rows are only edited here."""
+
+    model = Automation
+    form = AutomationTimeForm
+    fields = ("name", "key", "log_time", "minutes")
+    readonly_fields = ("key",)
+    ordering = ("name", "key")
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name = "automation"
+    verbose_name_plural = "Time logging per automation"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class TagInline(admin.TabularInline):
+    """The tenant's tags, created and renamed here; chosen above once saved.
+
+    Deleting is left to the Tags page, which lists the clients that carry the tag."""
+
+    model = Tag
+    formset = TagInlineFormSet
+    fields = ("name", "client_count")
+    readonly_fields = ("client_count",)
+    ordering = ("name",)
+    extra = 1
+    can_delete = False
+    verbose_name_plural = "Tags"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Tag]:
+        return super().get_queryset(request).annotate(n_clients=Count("clients"))
+
+    @admin.display(description="Clients")
+    def client_count(self, obj: Tag) -> int | str:
+        return getattr(obj, "n_clients", "-")
+
+
+@admin.register(Tenant)
+class TenantAdmin(NoAddRelatedTagsMixin, admin.ModelAdmin):
+    form = TenantSettingsForm
+    fieldsets = [
+        ("Tenant", {"fields": ["name"]}),
+        (
+            "Automated Time Logging",
+            {
+                "description": "piadesk logs a time entry in the tenant's PSA once an "
+                "automation completes on a ticket: start when the automation began, on the "
+                "ticket, with notes saying what the automation did.",
+                "fields": [
+                    "time_logging_enabled",
+                    "apply_to",
+                    "apply_tags",
+                    "log_as",
+                    ("specified_psa_user_ref", "specified_psa_user_name"),
+                ],
+            },
+        ),
+    ]
+    radio_fields = {"apply_to": admin.VERTICAL, "log_as": admin.VERTICAL}
+    filter_horizontal = ("apply_tags",)
+    inlines = [AutomationInline, TagInline]
+    list_display = ("name", "status", "apply_to", "log_as", "active_vendor")
+    list_filter = ("time_logging_enabled", "apply_to", "log_as")
+    search_fields = ("name",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Tenant]:
+        active = PSAConnection.objects.filter(tenant=OuterRef("pk"), is_active=True)
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(active_vendor_code=Subquery(active.values("vendor")[:1]))
+        )
+
+    def get_inline_instances(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        inlines = super().get_inline_instances(request, obj)
+        if obj is None:  # a new tenant has no automations yet
+            inlines = [i for i in inlines if not isinstance(i, AutomationInline)]
+        return inlines
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A tenant owns audited history; it is never hard-deleted from the admin.
+        return False
+
+    @admin.display(boolean=True, description="Status", ordering="time_logging_enabled")
+    def status(self, obj: Tenant) -> bool:
+        return obj.time_logging_enabled
+
+    @admin.display(description="Active PSA", ordering="active_vendor_code")
+    def active_vendor(self, obj: Tenant) -> str | None:
+        code = getattr(obj, "active_vendor_code", None)
+        return dict(vendor_choices()).get(code, code) if code else None
+
+    # After Django's "was changed successfully": what the saved settings now do.
+    def response_add(self, request: HttpRequest, obj: Tenant, *args: Any) -> HttpResponse:
+        response = super().response_add(request, obj, *args)
+        self.message_user(request, *settings_summary(obj))
+        return response
+
+    def response_change(self, request: HttpRequest, obj: Tenant) -> HttpResponse:
+        response = super().response_change(request, obj)
+        self.message_user(request, *settings_summary(obj))
+        return response
+
+
+def settings_summary(tenant: Tenant) -> tuple[str, int]:
+    """What the saved settings do, in one sentence for the staff (and its message level)."""
+    if not tenant.time_logging_enabled:
+        return "Time logging is off: nothing is logged for anyone.", messages.SUCCESS
+    if tenant.apply_to == Tenant.ApplyTo.NONE:
+        return (
+            "Time logging is on, but “Apply to” is None: nothing is logged until you pick "
+            "“All Clients” or tags.",
+            messages.WARNING,
+        )
+    if tenant.apply_to == Tenant.ApplyTo.ALL:
+        scope = "all clients"
+    else:
+        names = list(tenant.apply_tags.order_by("name").values_list("name", flat=True))
+        scope = "clients tagged " + _or_list(names)
+    if tenant.log_as == Tenant.LogAs.SPECIFIED:
+        user = tenant.specified_psa_user_ref
+        if tenant.specified_psa_user_name:
+            user = f"{tenant.specified_psa_user_name} ({user})"
+        who = f"the PSA user {user}"
+    else:
+        who = Tenant.LogAs(tenant.log_as).label.lower()
+    parts = [f"Time logging is on for {scope}, logged as {who}."]
+    level = messages.SUCCESS
+    switched_off = tenant.automation_set.filter(log_time=False).count()
+    if switched_off:
+        plural = "s" if switched_off > 1 else ""
+        parts.append(f"It is switched off for {switched_off} automation{plural}.")
+    if not PSAConnection.objects.filter(tenant=tenant, is_active=True).exists():
+        parts.append(
+            "No PSA connection is active yet: entries cannot be posted until one is "
+            "added under PSA connections."
+        )
+        level = messages.WARNING
+    return " ".join(parts), level
+
+
+def _or_list(names: list[str]) -> str:
+    if len(names) <= 1:
+        return "".join(names)
+    return f"{', '.join(names[:-1])} or {names[-1]}"
