@@ -190,6 +190,11 @@ class PSABackend:
     vendor: ClassVar[str]
     label: ClassVar[str]
     config_fields: ClassVar[tuple[ConfigField, ...]]
+    # Seconds a new entry may take to show up on reads (HaloPSA lags): after an unknown
+    # outcome, the look-up for our reference waits at least this long.
+    read_after_write_seconds: ClassVar[int] = 0
+    # piadesk's default request budget per connection and hour (staff can change it).
+    default_requests_per_hour: ClassVar[int] = 3600
 
     def __init__(self, config: ConnectionConfig, *, http: Any, cache: Cache) -> None:
         self.config = config

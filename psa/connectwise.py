@@ -25,11 +25,10 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import ipaddress
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from django.conf import settings as django_settings
 
@@ -50,6 +49,7 @@ from psa.base import (
     UnknownOutcomeError,
 )
 from psa.http import Response
+from psa.urls import address_error
 
 CODEBASE_CACHE_SECONDS = 24 * 3600
 BODY_EXCERPT_CHARS = 1000
@@ -72,35 +72,10 @@ def normalise_site_url(url: str) -> str:
     return url.strip().rstrip("/")
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback  # 127.0.0.0/8 and ::1
-    except ValueError:
-        return False
-
-
 def _site_url_error(value: Any) -> str | None:
-    example = "e.g. https://api-na.myconnectwise.net"
-    if not isinstance(value, str):
-        return f"Enter the site address as text, {example}."
-    try:
-        parts = urlsplit(value.strip())
-        host = parts.hostname or ""
-        parts.port  # noqa: B018 - raises ValueError for a malformed port
-    except ValueError:
-        return f"This is not a valid address; enter the site address, {example}."
-    if parts.scheme not in ("http", "https") or not host:
-        return f"Enter the full address starting with https://, {example}."
-    if parts.query or parts.fragment or value.strip().endswith(("?", "#")):
-        return f"Remove the query string (?...) and fragment (#...), {example}."
-    if parts.username or parts.password:
-        return "Remove the user name and password from the address: keys go in their own fields."
-    if parts.scheme == "http" and not _is_loopback(host):
-        # Plain http would send the API keys in clear; only the local sandbox may use it.
-        return "Use https://. Plain http is allowed only for loopback addresses (local sandbox)."
-    return None
+    return address_error(
+        value, what="the site address", example="e.g. https://api-na.myconnectwise.net"
+    )
 
 
 def _literal(value: str) -> str | None:

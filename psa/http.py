@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import requests
@@ -76,8 +76,12 @@ class PSASession:
         read_timeout: float = 30,
         secrets: Iterable[str] = (),
         session: requests.Session | None = None,
+        before_request: Callable[[str, str], None] | None = None,
     ) -> None:
         self.timeout = (connect_timeout, read_timeout)
+        # Called with (method, url) before each request; may raise RetryableError to hold the
+        # request back (piadesk's per-connection request budget).
+        self.before_request = before_request
         self.secrets = tuple(s for s in secrets if s)
         self._session = session or requests.Session()
         self._session.headers["User-Agent"] = USER_AGENT
@@ -94,6 +98,8 @@ class PSASession:
         params: Mapping[str, Any] | None = None,
         auth: tuple[str, str] | None = None,
     ) -> Response:
+        if self.before_request is not None:
+            self.before_request(method, url)
         started = time.monotonic()
         # Record the URL with its query (filter conditions, page): auditors need to see it.
         url_with_query = requests.Request(method, url, params=params).prepare().url or url

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from psa.autotask import AutotaskBackend
 from psa.base import Cache, ConnectionConfig, PSABackend
 from psa.connectwise import ConnectWiseBackend
+from psa.halopsa import HaloPSABackend
 from psa.http import PSASession
 
 BACKENDS: dict[str, type[PSABackend]] = {
     ConnectWiseBackend.vendor: ConnectWiseBackend,
+    AutotaskBackend.vendor: AutotaskBackend,
+    HaloPSABackend.vendor: HaloPSABackend,
 }
 
 
@@ -31,6 +36,7 @@ def build_backend(
     http: Any = None,
     connect_timeout: float | None = None,
     read_timeout: float | None = None,
+    before_request: Callable[[str, str], None] | None = None,
 ) -> PSABackend:
     """A ready backend for one connection, with the shared HTTP session and Django's cache."""
     from django.conf import settings
@@ -41,5 +47,6 @@ def build_backend(
             connect_timeout=connect_timeout or settings.PSA_HTTP_CONNECT_TIMEOUT,
             read_timeout=read_timeout or settings.PSA_HTTP_READ_TIMEOUT,
             secrets=list(config.secrets.values()),
+            before_request=before_request,
         )
     return backend_class(config.vendor)(config, http=http, cache=cache or django_cache)
