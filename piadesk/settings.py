@@ -189,6 +189,9 @@ PSA_MAX_REQUESTS_PER_ATTEMPT = 4
 
 # The local PSA stand-ins under /sandbox/ (demo and end-to-end tests). Off unless enabled.
 PIADESK_SANDBOX = env_bool("PIADESK_SANDBOX", False)
+if PIADESK_SANDBOX:
+    # Injects the faults configured per vendor (psa/sandbox/faults.py); only /sandbox/ paths.
+    MIDDLEWARE.append("psa.sandbox.faults.FaultInjectionMiddleware")
 
 # --- Worker (django-q2, ORM broker) ---------------------------------------------------------
 # Invariants (checked by tests/test_settings.py): retry > timeout > one attempt's HTTP time
@@ -207,6 +210,21 @@ Q_CLUSTER = {
     "catch_up": False,
     "label": "Task queue",
 }
+
+# --- Delivery (timelogging/services/delivery.py) --------------------------------------------
+# Exponential backoff with jitter between attempts, capped; after PIADESK_MAX_ATTEMPTS tries or
+# PIADESK_MAX_ENTRY_AGE_HOURS, an entry is failed and shown to staff.
+PIADESK_RETRY_BASE_SECONDS = env_int("PIADESK_RETRY_BASE_SECONDS", 30)
+PIADESK_RETRY_MAX_SECONDS = env_int("PIADESK_RETRY_MAX_SECONDS", 3600)
+PIADESK_MAX_ATTEMPTS = env_int("PIADESK_MAX_ATTEMPTS", 10)
+PIADESK_MAX_ENTRY_AGE_HOURS = env_int("PIADESK_MAX_ENTRY_AGE_HOURS", 72)
+# An entry still "posting" after this long was abandoned by a worker that died: longer than the
+# task timeout, so that the cluster has killed any worker still holding it.
+PIADESK_POSTING_LEASE_SECONDS = env_int(
+    "PIADESK_POSTING_LEASE_SECONDS", Q_CLUSTER["timeout"] + 30
+)
+# How often the sweep (re-)enqueues due entries and rescues abandoned ones.
+PIADESK_SWEEP_MINUTES = env_int("PIADESK_SWEEP_MINUTES", 1)
 
 LOGGING = {
     "version": 1,

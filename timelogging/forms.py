@@ -316,7 +316,7 @@ class PSAConnectionForm(ScopedModelForm):
 
     class Meta:
         model = PSAConnection
-        fields = ["tenant", "vendor", "name", "is_active"]
+        fields = ["tenant", "vendor", "name", "is_active", "requests_per_hour", "max_concurrency"]
         help_texts = {
             "is_active": "A tenant has exactly one active connection: activating this one "
             "deactivates the tenant's other connection.",

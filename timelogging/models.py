@@ -158,6 +158,25 @@ class PSAConnection(TenantOwned):
     is_active = models.BooleanField(default=True)
     settings = models.JSONField(default=dict, blank=True)
     secrets_encrypted = models.TextField(blank=True, editable=False)
+    # Paused by a configuration failure (credentials, permissions, proxy time entry) or by
+    # staff: its entries are held until it is resumed.
+    paused_at = models.DateTimeField(null=True, blank=True, editable=False)
+    pause_reason = models.TextField(blank=True, editable=False)
+    # The request budget shared by every worker posting for this connection (None: the
+    # vendor's default, see psa backends' default_requests_per_hour), and how many entries may
+    # be in flight at once (Autotask allows 3 concurrent requests per endpoint).
+    requests_per_hour = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(60)],
+        help_text="PSA requests piadesk may make per hour for this connection. "
+        "Empty: the vendor's default.",
+    )
+    max_concurrency = models.PositiveSmallIntegerField(
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(10)],
+        help_text="Entries posted at the same time for this connection.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -281,8 +300,13 @@ class TimeEntry(TenantOwned):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         POSTING = "posting", "Posting"
+        RETRY_WAIT = "retry_wait", "Waiting to retry"
         POSTED = "posted", "Posted"
-        FAILED = "failed", "Failed"
+        FAILED = "failed", "Failed (needs a person)"
+        HELD = "held", "Held (connection paused)"
+
+    # Statuses the sweep and the worker may act on; the others wait for a person or are done.
+    OPEN_STATUSES = (Status.PENDING, Status.RETRY_WAIT)
 
     run = models.OneToOneField(AutomationRun, on_delete=models.PROTECT, related_name="entry")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
@@ -298,7 +322,18 @@ class TimeEntry(TenantOwned):
     psa_user_ref = models.CharField("PSA user", max_length=100, blank=True)
     psa_user_name = models.CharField(max_length=200, blank=True)
     psa_entry_id = models.CharField("PSA entry id", max_length=64, blank=True)
+    # Delivery state, owned by piadesk (see services/delivery.py). ``attempts`` counts every
+    # try (and numbers the PostAttempt rows); ``counted_attempts`` only those that count
+    # towards the cap: throttling (429, our own request budget) gives its try back, and staff
+    # retrying a failed entry start it afresh.
     attempts = models.PositiveIntegerField(default=0)
+    counted_attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # The last attempt may have reached the PSA (timeout after sending, dropped connection,
+    # 5xx after send, worker killed mid-post): look for the reference before posting again.
+    needs_lookup = models.BooleanField(default=False)
     error_class = models.CharField(max_length=20, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -310,11 +345,25 @@ class TimeEntry(TenantOwned):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["tenant", "-created_at", "-id"]),
-            models.Index(fields=["status", "created_at"]),
+            models.Index(fields=["status", "next_attempt_at"], name="entry_due"),
+            models.Index(fields=["status", "created_at"], name="entry_status_age"),
         ]
 
     def __str__(self) -> str:
         return f"{self.minutes} min on ticket {self.run.ticket_id}"
+
+
+class RequestBudget(models.Model):
+    """Requests made to one PSA connection in the current minute, shared by every worker."""
+
+    connection = models.OneToOneField(
+        PSAConnection, on_delete=models.CASCADE, primary_key=True, related_name="budget"
+    )
+    window_start = models.DateTimeField()
+    used = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.used} requests since {self.window_start:%H:%M}"
 
 
 class PostAttempt(TenantOwned):

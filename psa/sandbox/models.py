@@ -139,3 +139,33 @@ class SandboxTimeEntry(models.Model):
             return None
         seconds = Decimal((self.time_end - self.time_start).total_seconds())
         return (seconds / 3600).quantize(Decimal("0.01"))
+
+
+class SandboxFaults(models.Model):
+    """Faults the sandbox injects for one vendor (see ``psa/sandbox/faults.py``).
+
+    Rates are probabilities per request, from 0 to 1. All zero by default: a fault-free PSA.
+    """
+
+    vendor = models.CharField(max_length=20, choices=Vendor.choices, primary_key=True)
+    # Before the request is handled (nothing stored):
+    error_rate = models.FloatField(default=0, help_text="Answer 500/502/503 instead.")
+    throttle_rate = models.FloatField(default=0, help_text="Answer 429 with Retry-After.")
+    retry_after_seconds = models.PositiveIntegerField(default=2)
+    timeout_rate = models.FloatField(default=0, help_text="Answer after timeout_seconds.")
+    timeout_seconds = models.FloatField(default=10)
+    latency_ms_min = models.PositiveIntegerField(default=0)
+    latency_ms_max = models.PositiveIntegerField(default=0)
+    # After an entry was stored (creates only): the client cannot know it landed.
+    drop_after_store_rate = models.FloatField(
+        default=0, help_text="Store the entry, then close the connection without answering."
+    )
+    error_after_store_rate = models.FloatField(
+        default=0, help_text="Store the entry, then answer 502."
+    )
+
+    class Meta:
+        verbose_name_plural = "sandbox faults"
+
+    def __str__(self) -> str:
+        return f"faults for {self.vendor}"

@@ -11,5 +11,8 @@ from psa.sandbox import views
 app_name = "sandbox"
 urlpatterns = [
     path("", views.index, name="index"),
+    path("<str:vendor>/faults", views.faults, name="faults"),
     path("connectwise/", include("psa.sandbox.connectwise")),
+    path("autotask/", include("psa.sandbox.autotask")),
+    path("halopsa/", include("psa.sandbox.halopsa")),
 ]

@@ -30,6 +30,7 @@ CW = {
     "site_url": "https://api-na.myconnectwise.net",
     "company_id": "acme",
     "public_key": "pub-123",
+    "max_concurrency": "3",
 }
 
 
@@ -41,7 +42,8 @@ def test_add_page_has_one_field_per_config_field(admin_client):
     response = admin_client.get(admin_url(PSAConnection, "add"))
     assert response.status_code == 200
     form = response.context["adminform"].form
-    assert list(form.fields) == [
+    assert list(form.fields)[-2:] == ["requests_per_hour", "max_concurrency"]  # the limits
+    assert list(form.fields)[:-2] == [
         "tenant",
         "vendor",
         "name",
@@ -51,7 +53,11 @@ def test_add_page_has_one_field_per_config_field(admin_client):
         "public_key",
         "private_key",
     ]
-    assert [fs.name for fs in response.context["adminform"]] == [None, "ConnectWise PSA settings"]
+    assert [fs.name for fs in response.context["adminform"]] == [
+        None,
+        "ConnectWise PSA settings",
+        "Limits",
+    ]
     assert form.fields["private_key"].required
     assert 'type="password" name="private_key"' in response.content.decode()
 
@@ -223,7 +229,7 @@ def test_fields_follow_the_vendor_chosen(admin_client, monkeypatch):
     monkeypatch.setitem(registry.BACKENDS, _FakeBackend.vendor, _FakeBackend)
     response = admin_client.get(admin_url(PSAConnection, "add"), {"vendor": "fakepsa"})
     form = response.context["adminform"].form
-    assert list(form.fields)[4:] == ["zone_url", "username", "tracking_id", "impersonate"]
+    assert list(form.fields)[4:-2] == ["zone_url", "username", "tracking_id", "impersonate"]
     assert ("fakepsa", "Fake PSA") in form.fields["vendor"].choices
     assert form["vendor"].value() == "fakepsa"
     assert [fs.name for fs in response.context["adminform"]][1] == "Fake PSA settings"

@@ -252,7 +252,7 @@ def test_no_active_connection_fails_as_configuration(tenant):
 def test_undecryptable_credentials_fail_closed(cw, tenant, settings):
     from timelogging import crypto
 
-    PSAConnectionFactory(tenant=tenant)
+    connection = PSAConnectionFactory(tenant=tenant)
     entry = make_entry(tenant, log_as="specified", psa_user_ref="timelogging")
     settings.PIADESK_ENCRYPTION_KEYS = ["q0M0v3Ftn1j3ZbEJbZ5lS2s0eUQ7W2Xy3jQkqg7wqKE="]
     crypto.reset_cache()
@@ -261,8 +261,12 @@ def test_undecryptable_credentials_fail_closed(cw, tenant, settings):
     finally:
         crypto.reset_cache()
     entry.refresh_from_db()
-    assert (entry.status, entry.error_class) == ("failed", "configuration")
+    # A configuration problem: the connection is paused and its entries held for a person.
+    assert (entry.status, entry.error_class) == ("held", "configuration")
     assert "PIADESK_ENCRYPTION_KEYS" in entry.error
+    connection.refresh_from_db()
+    assert connection.paused_at is not None
+    assert "PIADESK_ENCRYPTION_KEYS" in connection.pause_reason
     assert len(cw.calls) == 0
 
 
@@ -270,7 +274,7 @@ def test_running_the_task_again_posts_nothing_more(cw, connection, tenant):
     cw.post(f"{API}time/entries", json={"id": 9008}, status=201)
     entry = make_entry(tenant, log_as="specified", psa_user_ref="timelogging")
     post_time_entry(entry.pk)
-    assert post_time_entry(entry.pk) == "skipped"
+    assert post_time_entry(entry.pk) == "not due (posted)"
     assert len(posted_payloads(cw)) == 1
     entry.refresh_from_db()
     assert entry.attempts == 1
@@ -278,13 +282,15 @@ def test_running_the_task_again_posts_nothing_more(cw, connection, tenant):
 
 def test_an_entry_already_being_posted_is_left_alone(cw, connection, tenant):
     entry = make_entry(tenant, log_as="specified", psa_user_ref="timelogging")
-    TimeEntry.objects.filter(pk=entry.pk).update(status="posting")
-    assert entry_post(entry_id=entry.pk) == "skipped"
+    TimeEntry.objects.filter(pk=entry.pk).update(
+        status="posting", lease_expires_at=timezone.now() + dt.timedelta(minutes=5)
+    )
+    assert entry_post(entry_id=entry.pk) == "not due (posting)"
     assert len(cw.calls) == 0
 
 
 def test_unknown_entry_id_is_skipped(db):
-    assert entry_post(entry_id=123456) == "skipped"
+    assert entry_post(entry_id=123456) == "unknown entry"
 
 
 def test_an_unexpected_error_never_leaves_the_entry_posting(cw, connection, tenant, monkeypatch):
@@ -297,5 +303,6 @@ def test_an_unexpected_error_never_leaves_the_entry_posting(cw, connection, tena
     entry = make_entry(tenant, log_as="specified", psa_user_ref="timelogging")
     post_time_entry(entry.pk)
     entry.refresh_from_db()
-    assert entry.status == "failed"
+    # It may have struck after sending: try again later, looking on the ticket first.
+    assert (entry.status, entry.needs_lookup) == ("retry_wait", True)
     assert "surprise" in entry.error

@@ -12,6 +12,7 @@ from timelogging.admin.base import TenantScopedAdminMixin
 from timelogging.forms import PSAConnectionForm, PSAUserMappingForm, default_vendor
 from timelogging.models import PSAConnection, PSAUserMapping
 from timelogging.services.connections import connection_save
+from timelogging.services.delivery import connection_pause, connection_resume
 
 
 class VendorFilter(admin.SimpleListFilter):
@@ -36,11 +37,13 @@ class PSAConnectionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 
     form = PSAConnectionForm
     fixed_on_change = ("vendor",)
-    list_display = ("tenant", "vendor_label", "name", "is_active", "site")
+    list_display = ("tenant", "vendor_label", "name", "is_active", "site", "state")
     list_select_related = ("tenant",)
     list_filter = (VendorFilter, "is_active")
     search_fields = ("name", "tenant__name")
     autocomplete_fields = ("tenant",)
+    actions = ["pause_connections", "resume_connections"]
+    readonly_fields = ("state",)
 
     class Media:
         js = ("timelogging/psa_connection.js",)
@@ -64,7 +67,7 @@ class PSAConnectionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         backend = backend_class(self._vendor(request, obj))
         return [
-            (None, {"fields": ["tenant", "vendor", "name", "is_active"]}),
+            (None, {"fields": ["tenant", "vendor", "name", "is_active", "state"]}),
             (
                 f"{backend.label} settings",
                 {
@@ -72,7 +75,41 @@ class PSAConnectionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
                     "description": "Secret values are stored encrypted and never shown again.",
                 },
             ),
+            (
+                "Limits",
+                {
+                    "fields": ["requests_per_hour", "max_concurrency"],
+                    "description": f"Shared by every worker. {backend.label}'s default budget "
+                    f"is {backend.default_requests_per_hour} requests per hour.",
+                },
+            ),
         ]
+
+    @admin.display(description="State")
+    def state(self, obj: PSAConnection) -> str:
+        if obj.pk is None:
+            return "-"
+        if obj.paused_at is not None:
+            return f"Paused since {obj.paused_at:%Y-%m-%d %H:%M} UTC: {obj.pause_reason}"
+        return "Healthy" if obj.is_active else "Inactive"
+
+    @admin.action(description="Pause selected connections (hold their entries)")
+    def pause_connections(self, request: HttpRequest, queryset: Any) -> None:
+        held = sum(
+            connection_pause(connection_id=pk, reason=f"Paused by {request.user}.")
+            for pk in queryset.values_list("pk", flat=True)
+        )
+        self.message_user(request, f"Paused; {held} waiting entries held.", messages.SUCCESS)
+
+    @admin.action(description="Resume selected connections (post their held entries)")
+    def resume_connections(self, request: HttpRequest, queryset: Any) -> None:
+        released = sum(
+            connection_resume(connection_id=pk)
+            for pk in queryset.filter(paused_at__isnull=False).values_list("pk", flat=True)
+        )
+        self.message_user(
+            request, f"Resumed; {released} held entries queued again.", messages.SUCCESS
+        )
 
     @admin.display(description="Vendor", ordering="vendor")
     def vendor_label(self, obj: PSAConnection) -> str:

@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from timelogging.admin.base import ExactSearchMixin, ReadOnlyAdminMixin, admin_link
-from timelogging.models import AutomationRun, PostAttempt, TimeEntry
+from timelogging.models import AutomationRun, PostAttempt, PSAConnection, TimeEntry
+from timelogging.services.delivery import entries_retry, queue_stats
 
 
 @admin.register(AutomationRun)
@@ -119,10 +123,12 @@ class TimeEntryAdmin(ReadOnlyAdminMixin, ExactSearchMixin, admin.ModelAdmin):
         "short_error",
     )
     list_select_related = ("run", "tenant")
-    list_filter = ("status", "tenant")
+    list_filter = ("status", "error_class", "tenant")
     search_fields = ("run__run_id", "run__ticket_id", "psa_entry_id")
     search_help_text = "Exact run id, ticket number or PSA entry id."
     inlines = [PostAttemptInline]
+    actions = ["retry_entries"]
+    change_list_template = "admin/timelogging/timeentry/change_list.html"
     fieldsets = [
         (None, {"fields": ["run_link", "tenant", "status", "connection"]}),
         (
@@ -131,7 +137,17 @@ class TimeEntryAdmin(ReadOnlyAdminMixin, ExactSearchMixin, admin.ModelAdmin):
         ),
         (
             "Posting",
-            {"fields": ["attempts", "error_class", "error", "created_at", "posted_at"]},
+            {
+                "fields": [
+                    "attempts",
+                    "next_attempt_at",
+                    "needs_lookup",
+                    "error_class",
+                    "error",
+                    "created_at",
+                    "posted_at",
+                ]
+            },
         ),
     ]
     readonly_fields = ("run_link", "psa_user", "created_at", "posted_at")
@@ -156,3 +172,50 @@ class TimeEntryAdmin(ReadOnlyAdminMixin, ExactSearchMixin, admin.ModelAdmin):
     @admin.display(description="Error")
     def short_error(self, obj: TimeEntry) -> str:
         return Truncator(obj.error).chars(80) if obj.error else ""
+
+    # -- operations (staff who may change entries; auditors only look) ---------------------------
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("timelogging.change_timeentry")
+
+    @admin.action(description="Retry selected failed entries", permissions=["retry"])
+    def retry_entries(self, request: HttpRequest, queryset: QuerySet[TimeEntry]) -> None:
+        selected = list(queryset.values_list("pk", flat=True))
+        released = entries_retry(entry_ids=selected)
+        skipped = len(selected) - released
+        self.message_user(
+            request,
+            f"{released} failed entr{'y' if released == 1 else 'ies'} queued for another try."
+            + (f" {skipped} not failed, left as they were." if skipped else ""),
+            messages.SUCCESS if released else messages.WARNING,
+        )
+
+    def get_urls(self):
+        queue = self.admin_site.admin_view(self.queue_view)
+        return [path("queue/", queue, name="timelogging_timeentry_queue"), *super().get_urls()]
+
+    def queue_view(self, request: HttpRequest) -> HttpResponse:
+        """The delivery queue: what waits, since when, what failed and why, what is paused."""
+        if not self.has_view_permission(request):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        stats = queue_stats()
+        statuses = [
+            (label, value, stats.by_status.get(value, 0))
+            for value, label in TimeEntry.Status.choices
+            if value != TimeEntry.Status.POSTED
+        ]
+        changelist = reverse("admin:timelogging_timeentry_changelist")
+        paused = PSAConnection.objects.filter(paused_at__isnull=False).select_related("tenant")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Delivery queue",
+            "statuses": statuses,
+            "oldest_waiting": stats.oldest_waiting,
+            "oldest_age": timezone.now() - stats.oldest_waiting if stats.oldest_waiting else None,
+            "failures": sorted(stats.failures_by_class.items(), key=lambda kv: -kv[1]),
+            "paused": paused,
+            "changelist": changelist,
+        }
+        return TemplateResponse(request, "admin/timelogging/timeentry/queue.html", context)

@@ -100,7 +100,3 @@ def connection_save(
         connection.full_clean(exclude=["secrets_encrypted"])
         connection.save()
     return connection
-
-
-def active_connection(*, tenant_id: int) -> PSAConnection | None:
-    return PSAConnection.objects.filter(tenant_id=tenant_id, is_active=True).first()

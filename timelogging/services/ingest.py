@@ -142,9 +142,11 @@ def _record(*, tenant: Tenant, data: dict[str, Any], digest: str) -> AutomationR
             # resolved against the PSA when posting.
             psa_user_ref=tenant.specified_psa_user_ref if specified else "",
             psa_user_name=tenant.specified_psa_user_name if specified else "",
+            next_attempt_at=run.received_at,
+            enqueued_at=run.received_at,
         )
         run.entry = entry
-        entry_enqueue(entry=entry)
+        entry_enqueue(entry_id=entry.pk)
     return run
 
 
@@ -190,11 +192,12 @@ def entry_notes(*, run: AutomationRun, automation: Automation) -> str:
     return summary + footer
 
 
-def entry_enqueue(*, entry: TimeEntry) -> None:
-    """Queue the post. Called inside the transaction that created or released the entry."""
+def entry_enqueue(*, entry_id: int) -> None:
+    """Queue the post (the entry id only). Called inside the transaction that created the
+    entry or marked it enqueued, so the task row commits with it."""
     async_task(
         "timelogging.tasks.post_time_entry",
-        entry.pk,
-        task_name=f"post-entry-{entry.pk}-{entry.attempts}",
+        entry_id,
+        task_name=f"post-entry-{entry_id}",
         group="post-time-entry",
     )

@@ -1,8 +1,10 @@
 """Posting an entry to the PSA: the worker's job (``timelogging.tasks.post_time_entry``).
 
 The task may run twice for one entry (django-q2's ORM broker re-delivers a task whose worker
-died), so the claim is a row-locked state change: only an entry still ``pending`` is taken,
-and the HTTP calls happen outside any database transaction.
+died), so the claim is a row-locked state change: only an entry that is due (``pending`` or
+``retry_wait`` past its time) or abandoned (``posting`` past its lease) is taken, and the HTTP
+calls happen outside any database transaction. What each outcome means for the entry is
+decided in ``delivery.py``.
 
 Who the entry is logged as:
 - the user who started the automation: their e-mail → PSA user, cached in PSAUserMapping
@@ -16,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import random
 
 from django.db import transaction
 from django.utils import timezone
@@ -24,15 +27,24 @@ from psa.base import (
     ConfigurationError,
     EntryToPost,
     Exchange,
+    PostResult,
     PSABackend,
     PSAError,
     PSAUser,
+    RetryableError,
     Ticket,
     UnknownOutcomeError,
 )
 from timelogging.crypto import SecretsUnavailable
 from timelogging.models import PostAttempt, PSAConnection, PSAUserMapping, Tenant, TimeEntry
-from timelogging.services.connections import active_connection, connection_backend
+from timelogging.services.budget import BudgetExhausted, budget_spend
+from timelogging.services.connections import connection_backend
+from timelogging.services.delivery import (
+    entry_fail,
+    entry_hold,
+    entry_schedule_retry,
+    lease_seconds,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,42 +56,27 @@ class UnresolvedUser(PSAError):
 
 
 def entry_post(*, entry_id: int) -> str:
-    """Post one pending entry. Returns the entry's new status (for the task result)."""
+    """Make one attempt at an entry that is due. Returns what happened (the task result)."""
     claimed = _claim(entry_id=entry_id)
-    if claimed is None:
-        return "skipped"
+    if isinstance(claimed, str):
+        return claimed
     entry, connection = claimed
     started = timezone.now()
     backend: PSABackend | None = None
     try:
-        if connection is None:
-            raise ConfigurationError(
-                "The tenant has no active PSA connection: add one under PSA connections."
-            )
         try:
-            backend = connection_backend(connection)
+            backend = connection_backend(
+                connection, before_request=lambda *_: budget_spend(connection=connection)
+            )
         except SecretsUnavailable as exc:
             raise ConfigurationError(str(exc)) from exc
-        user, ticket = _resolve_user(entry=entry, connection=connection, backend=backend)
-        start, end = backend.adjust_window(entry.start, entry.end, timezone.now())
-        result = backend.post_time_entry(
-            EntryToPost(
-                ticket_id=entry.run.ticket_id,
-                user=user,
-                start=start,
-                end=end,
-                notes=entry.notes,
-                reference=entry.run.reference_text,
-                log_as=entry.log_as,
-                ticket=ticket,
-            )
-        )
+        result, user = _attempt(entry=entry, connection=connection, backend=backend)
     except PSAError as exc:
         _record_failure(entry=entry, error=exc, started=started, backend=backend)
         return entry.status
     except Exception as exc:
         # A bug must not leave the entry stuck in "posting". It may have struck after the
-        # request was sent, so it is recorded as an unknown outcome.
+        # request was sent, so it is treated as an unknown outcome.
         logger.exception("unexpected error posting entry %s", entry.pk)
         error = UnknownOutcomeError(f"Unexpected error while posting: {exc!r}")
         _record_failure(entry=entry, error=error, started=started, backend=backend)
@@ -87,20 +84,40 @@ def entry_post(*, entry_id: int) -> str:
     finally:
         if backend is not None:
             backend.http.close()
-    _record_success(
-        entry=entry,
-        user=user,
-        psa_entry_id=result.psa_entry_id,
-        start=result.start,
-        end=result.end,
-        started=started,
-        backend=backend,
-        adopted=result.adopted,
+    _record_success(entry=entry, user=user, result=result, started=started, backend=backend)
+    return "adopted" if result.adopted else entry.status
+
+
+def _attempt(
+    *, entry: TimeEntry, connection: PSAConnection, backend: PSABackend
+) -> tuple[PostResult, PSAUser]:
+    """Resolve the user; look first if the last attempt may have landed; else post."""
+    user, ticket = _resolve_user(entry=entry, connection=connection, backend=backend)
+    if entry.needs_lookup:
+        found = backend.find_entry_by_reference(entry.run.ticket_id, entry.run.reference_text)
+        if found:
+            return PostResult(found, entry.start, entry.end, adopted=True), user
+    start, end = backend.adjust_window(entry.start, entry.end, timezone.now())
+    # From here the request may reach the PSA: should this worker die before recording the
+    # outcome, the sweep's rescue makes the next attempt look first.
+    result = backend.post_time_entry(
+        EntryToPost(
+            ticket_id=entry.run.ticket_id,
+            user=user,
+            start=start,
+            end=end,
+            notes=entry.notes,
+            reference=entry.run.reference_text,
+            log_as=entry.log_as,
+            ticket=ticket,
+        )
     )
-    return entry.status
+    return result, user
 
 
-def _claim(*, entry_id: int) -> tuple[TimeEntry, PSAConnection | None] | None:
+def _claim(*, entry_id: int) -> tuple[TimeEntry, PSAConnection] | str:
+    """Take the entry for one attempt, or say why not (the task's result)."""
+    now = timezone.now()
     with transaction.atomic():
         entry = (
             TimeEntry.objects.select_for_update(of=("self",))
@@ -108,13 +125,62 @@ def _claim(*, entry_id: int) -> tuple[TimeEntry, PSAConnection | None] | None:
             .filter(pk=entry_id)
             .first()
         )
-        if entry is None or entry.status != TimeEntry.Status.PENDING:
-            return None
-        connection = active_connection(tenant_id=entry.tenant_id)
+        if entry is None:
+            return "unknown entry"
+        due = entry.status in TimeEntry.OPEN_STATUSES and (
+            entry.next_attempt_at is None or entry.next_attempt_at <= now
+        )
+        abandoned = (
+            entry.status == TimeEntry.Status.POSTING
+            and entry.lease_expires_at is not None
+            and entry.lease_expires_at < now
+        )
+        if not (due or abandoned):
+            return f"not due ({entry.status})"
+        if abandoned:
+            entry.needs_lookup = True  # the dead worker may have posted it
+        connection = (
+            PSAConnection.objects.select_for_update()
+            .filter(tenant_id=entry.tenant_id, is_active=True)
+            .first()
+        )
+        if connection is None:
+            entry_fail(
+                entry=entry,
+                error_class="configuration",
+                error="The tenant has no active PSA connection: add one under PSA connections, "
+                "then retry this entry.",
+            )
+            return entry.status
+        entry.connection = connection
+        if connection.paused_at is not None:
+            entry_hold(
+                entry=entry,
+                error=ConfigurationError(f"The connection is paused: {connection.pause_reason}"),
+            )
+            return entry.status
+        in_flight = (
+            TimeEntry.objects.filter(
+                connection=connection,
+                status=TimeEntry.Status.POSTING,
+                lease_expires_at__gte=now,
+            )
+            .exclude(pk=entry.pk)
+            .count()
+        )
+        if in_flight >= connection.max_concurrency:
+            # The connection's concurrency is used up: come back in a moment, no attempt used.
+            entry.status = TimeEntry.Status.RETRY_WAIT
+            entry.next_attempt_at = now + dt.timedelta(seconds=1 + random.uniform(0, 2))
+            entry.enqueued_at = None
+            entry.save()
+            return "deferred (connection busy)"
         entry.status = TimeEntry.Status.POSTING
         entry.attempts += 1  # counted before the try: a crash mid-post still counts
-        entry.connection = connection
-        entry.save(update_fields=["status", "attempts", "connection", "updated_at"])
+        entry.counted_attempts += 1
+        entry.lease_expires_at = now + dt.timedelta(seconds=lease_seconds())
+        entry.enqueued_at = None
+        entry.save()
     return entry, connection
 
 
@@ -192,42 +258,56 @@ def _record_success(
     *,
     entry: TimeEntry,
     user: PSAUser,
-    psa_entry_id: str,
-    start: dt.datetime,
-    end: dt.datetime,
+    result: PostResult,
     started: dt.datetime,
     backend: PSABackend | None,
-    adopted: bool,
 ) -> None:
     with transaction.atomic():
         entry.status = TimeEntry.Status.POSTED
-        entry.psa_entry_id = psa_entry_id
-        entry.psa_user_ref = user.ref
-        entry.psa_user_name = user.name or user.ref
-        entry.start, entry.end = start, end
+        entry.psa_entry_id = result.psa_entry_id
+        if user.ref:
+            entry.psa_user_ref = user.ref
+            entry.psa_user_name = user.name or user.ref
+        entry.start, entry.end = result.start, result.end
         entry.posted_at = timezone.now()
+        entry.needs_lookup = False
+        entry.next_attempt_at = entry.enqueued_at = entry.lease_expires_at = None
         entry.error_class = ""
         entry.error = ""
         entry.save()
         _record_attempt(
             entry=entry,
             started=started,
-            outcome="adopted" if adopted else "posted",
+            outcome="adopted" if result.adopted else "posted",
             error="",
             backend=backend,
         )
-    logger.info("entry %s posted as %s (PSA id %s)", entry.pk, user.ref, psa_entry_id)
+    logger.info(
+        "entry %s %s (PSA id %s)",
+        entry.pk,
+        "adopted" if result.adopted else "posted",
+        result.psa_entry_id,
+    )
 
 
 def _record_failure(
     *, entry: TimeEntry, error: PSAError, started: dt.datetime, backend: PSABackend | None
 ) -> None:
+    """Decide what the failure means for the entry (see delivery.py), and keep the attempt."""
     with transaction.atomic():
-        entry.status = TimeEntry.Status.FAILED
-        entry.error_class = error.kind
-        entry.error = error.message
-        entry.save(update_fields=["status", "error_class", "error", "updated_at"])
         _record_attempt(
             entry=entry, started=started, outcome=error.kind, error=error.message, backend=backend
         )
-    logger.warning("entry %s failed (%s): %s", entry.pk, error.kind, error.message)
+        if isinstance(error, BudgetExhausted) or (
+            isinstance(error, RetryableError) and error.status == 429
+        ):
+            entry_schedule_retry(entry=entry, error=error, throttled=True)
+        elif isinstance(error, UnknownOutcomeError):
+            entry_schedule_retry(entry=entry, error=error, unknown_outcome=True)
+        elif isinstance(error, RetryableError):
+            entry_schedule_retry(entry=entry, error=error)
+        elif isinstance(error, ConfigurationError):
+            entry_hold(entry=entry, error=error)
+        else:  # permanent, not found, unresolved user: a person must act
+            entry_fail(entry=entry, error_class=error.kind, error=error.message)
+    logger.warning("entry %s: %s (%s): %s", entry.pk, entry.status, error.kind, error.message)

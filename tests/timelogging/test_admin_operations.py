@@ -1,0 +1,91 @@
+"""Operations in the admin: retry failed entries, pause/resume a connection, the queue page."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.urls import reverse
+
+from tests.factories import AutomationRunFactory, PSAConnectionFactory, TimeEntryFactory
+from timelogging.models import PSAConnection, TimeEntry
+
+pytestmark = pytest.mark.django_db
+
+
+def entry(tenant, **kwargs):
+    return TimeEntryFactory(run=AutomationRunFactory(tenant=tenant), **kwargs)
+
+
+def test_retry_action_requeues_failed_entries_only(admin_client, tenant):
+    failed = entry(tenant, status="failed", error_class="permanent", counted_attempts=3)
+    posted = entry(tenant, status="posted")
+    url = reverse("admin:timelogging_timeentry_changelist")
+    response = admin_client.post(
+        url,
+        {"action": "retry_entries", "_selected_action": [failed.pk, posted.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "1 failed entry queued for another try. 1 not failed" in text
+    failed.refresh_from_db()
+    posted.refresh_from_db()
+    assert (failed.status, failed.counted_attempts) == ("pending", 0)
+    assert posted.status == "posted"
+
+
+def test_auditors_cannot_retry(client, tenant):
+    auditor = User.objects.create_user("auditor", password="x", is_staff=True)
+    auditor.user_permissions.add(Permission.objects.get(codename="view_timeentry"))
+    client.force_login(auditor)
+    failed = entry(tenant, status="failed")
+    url = reverse("admin:timelogging_timeentry_changelist")
+    page = client.get(url)
+    assert page.status_code == 200
+    assert "retry_entries" not in page.content.decode()
+    client.post(url, {"action": "retry_entries", "_selected_action": [failed.pk]})
+    failed.refresh_from_db()
+    assert failed.status == "failed"
+
+
+def test_pause_and_resume_from_the_admin(admin_client, tenant):
+    connection = PSAConnectionFactory(tenant=tenant)
+    waiting = entry(tenant)
+    url = reverse("admin:timelogging_psaconnection_changelist")
+    admin_client.post(url, {"action": "pause_connections", "_selected_action": [connection.pk]})
+    connection.refresh_from_db()
+    waiting.refresh_from_db()
+    assert connection.paused_at is not None and waiting.status == "held"
+    page = admin_client.get(url).content.decode()
+    assert "Paused since" in page
+
+    admin_client.post(url, {"action": "resume_connections", "_selected_action": [connection.pk]})
+    connection.refresh_from_db()
+    waiting.refresh_from_db()
+    assert connection.paused_at is None and waiting.status == "pending"
+
+
+def test_queue_page_shows_counts_oldest_and_failures(admin_client, tenant):
+    PSAConnectionFactory(tenant=tenant)
+    entry(tenant)
+    entry(tenant, status="failed", error_class="unresolved")
+    entry(tenant, status="held", error_class="configuration")
+    PSAConnection.objects.update(paused_at="2026-01-01T00:00:00Z", pause_reason="401 keys")
+    response = admin_client.get(reverse("admin:timelogging_timeentry_queue"))
+    assert response.status_code == 200
+    statuses = {label: count for label, _, count in response.context["statuses"]}
+    assert statuses["Pending"] == 1
+    assert statuses["Failed (needs a person)"] == 1
+    assert statuses["Held (connection paused)"] == 1
+    assert dict(response.context["failures"]) == {"unresolved": 1, "configuration": 1}
+    html = response.content.decode()
+    assert "401 keys" in html
+    assert response.context["oldest_waiting"] == TimeEntry.objects.earliest("created_at").created_at
+
+
+def test_connection_limits_are_editable(admin_client, tenant):
+    connection = PSAConnectionFactory(tenant=tenant)
+    page = admin_client.get(reverse("admin:timelogging_psaconnection_change", args=[connection.pk]))
+    html = page.content.decode()
+    assert 'name="requests_per_hour"' in html and 'name="max_concurrency"' in html
+    assert "Healthy" in html
