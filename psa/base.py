@@ -15,6 +15,9 @@ ConfigurationError     credentials, permissions, proxy time entry, missing mappi
 UnknownOutcomeError    the request may have landed (timeout after sending, dropped connection,
                        5xx after send): look on the ticket for our reference before re-posting
 NotFoundError          the thing looked up does not exist (ticket, member)
+UserError              the PSA refuses the user the entry is for (inactive, unknown, not a
+                       real user): fail this entry for a person to fix the mapping; the
+                       connection and other users' entries carry on
 =====================  =========================================================================
 
 Adding a vendor is one module with a ``PSABackend`` subclass plus one line in ``registry.py``.
@@ -71,6 +74,13 @@ class UnknownOutcomeError(PSAError):
 
 class NotFoundError(PSAError):
     kind = "not_found"
+
+
+class UserError(PSAError):
+    """No usable PSA user for this entry. Per entry, not per connection: pausing a whole
+    tenant because one engineer's e-mail or mapping is wrong would stop everyone's time."""
+
+    kind = "unresolved"
 
 
 # --- types crossing the interface -----------------------------------------------------------

@@ -47,6 +47,7 @@ from psa.base import (
     RetryableError,
     Ticket,
     UnknownOutcomeError,
+    UserError,
 )
 from psa.http import Response
 from psa.urls import address_error
@@ -203,9 +204,9 @@ def _classify_validation(body: Any, fallback: str) -> tuple[type[PSAError], str]
         # next attempt recomputes the window with a later "now", so it can succeed.
         return RetryableError, f"{message} (clock difference; trying again later)"
     if any(f.lower() == "member" for f, _ in fields):
-        # The mapped member cannot log time (inactive, not allowed): every entry for this user
-        # fails until staff fix the mapping or the member.
-        return ConfigurationError, f"{message}. Check the user mapping for this member."
+        # The mapped member cannot log time (inactive, not allowed): this user's entries fail
+        # until staff fix the mapping or the member; other users' entries carry on.
+        return UserError, f"{message}. Check the user mapping for this member."
     return PermanentError, message
 
 

@@ -70,6 +70,7 @@ from psa.base import (
     RetryableError,
     Ticket,
     UnknownOutcomeError,
+    UserError,
 )
 from psa.http import Response
 from psa.urls import address_error
@@ -181,12 +182,10 @@ def _agent_id(ref: str) -> int:
     try:
         agent_id = _valid_id(ref, "agent")
     except PermanentError:
-        # The user came from a mapping or the settings: every entry for it would fail alike.
-        raise ConfigurationError(
-            f"{ref!r} is not a HaloPSA agent id (a number). {MAPPING_ADVICE}"
-        ) from None
+        # The user came from a mapping or the settings: staff must fix that user.
+        raise UserError(f"{ref!r} is not a HaloPSA agent id (a number). {MAPPING_ADVICE}") from None
     if agent_id == UNASSIGNED_AGENT_ID:
-        raise ConfigurationError(
+        raise UserError(
             "Agent 1 is HaloPSA's “Unassigned” placeholder and cannot log time. " + MAPPING_ADVICE
         )
     return agent_id
@@ -306,8 +305,9 @@ def _classify_refusal(said: str, status: int) -> tuple[type[PSAError], str]:
         # connection fails the same way until staff fix it.
         return ConfigurationError, f"{message}. {OUTCOME_ADVICE}"
     if re.search(r"(?i)\bagent|who_agentid", said):
-        # The mapped agent is unknown or disabled: every entry for this user fails alike.
-        return ConfigurationError, f"{message}. {MAPPING_ADVICE}"
+        # The mapped agent is unknown or disabled: this user's entries fail until staff fix
+        # the mapping or the agent; other users' entries carry on.
+        return UserError, f"{message}. {MAPPING_ADVICE}"
     return PermanentError, message
 
 

@@ -23,6 +23,7 @@ from psa.base import (
     PSAUser,
     RetryableError,
     UnknownOutcomeError,
+    UserError,
 )
 from psa.connectwise import (
     ConnectWiseBackend,
@@ -126,7 +127,7 @@ CASES = [
     (429, "slow down", "read", RetryableError),
     (429, "slow down", "create", RetryableError),
     (400, FUTURE, "create", RetryableError),
-    (400, MEMBER, "create", ConfigurationError),
+    (400, MEMBER, "create", UserError),
     (400, INVALID, "create", PermanentError),
     (422, INVALID, "create", PermanentError),
     (400, "not json", "read", PermanentError),
@@ -382,7 +383,7 @@ def test_post_time_entry_sends_the_payload_and_returns_the_id(api, backend):
         (201, {"actualHours": 0.5}, UnknownOutcomeError),  # stored, but which one?
         (500, {"message": "boom"}, UnknownOutcomeError),
         (400, FUTURE, RetryableError),
-        (400, MEMBER, ConfigurationError),
+        (400, MEMBER, UserError),
     ],
 )
 def test_post_time_entry_failures(api, backend, status, body, expected):

@@ -24,6 +24,7 @@ from psa.base import (
     RetryableError,
     Ticket,
     UnknownOutcomeError,
+    UserError,
 )
 from psa.halopsa import (
     HaloPSABackend,
@@ -215,9 +216,9 @@ def test_an_outcome_refusal_is_a_configuration_error(body):
     "body",
     ['"who_agentid: agent 6 does not exist or is disabled."', '{"message": "Agent is inactive"}'],
 )
-def test_an_agent_refusal_is_a_configuration_error(body):
+def test_an_agent_refusal_fails_the_users_entries_not_the_connection(body):
     error = classify_response(Response(400, {}, body), operation="create")
-    assert type(error) is ConfigurationError
+    assert type(error) is UserError
     assert "user mapping" in error.message
 
 
@@ -546,7 +547,7 @@ def test_a_blank_outcome_falls_back_to_automation(api, fake_cache):
         (200, [], UnknownOutcomeError),
         (500, {"ClassName": "System.Exception", "Message": "boom"}, UnknownOutcomeError),
         (400, "Please choose an outcome for the action.", ConfigurationError),
-        (400, "who_agentid: agent 6 does not exist or is disabled.", ConfigurationError),
+        (400, "who_agentid: agent 6 does not exist or is disabled.", UserError),
         (
             400,
             {"ClassName": "HaloValidationException", "Message": "Ticket 1001 is closed"},
@@ -565,10 +566,10 @@ def test_post_time_entry_failures(api, backend, status, body, expected):
 
 
 @pytest.mark.parametrize("ref", ["jdoe", "", "1", "-3"])
-def test_an_agent_ref_halo_cannot_take_is_a_configuration_error_without_a_request(
+def test_an_agent_ref_halo_cannot_take_is_a_user_error_without_a_request(
     rsps, backend, ref
 ):
-    with pytest.raises(ConfigurationError, match="user mapping"):
+    with pytest.raises(UserError, match="user mapping"):
         backend.post_time_entry(make_entry(user=PSAUser(ref=ref)))
     assert not rsps.calls
 

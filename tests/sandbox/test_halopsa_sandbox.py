@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from psa.base import ConfigurationError, ConnectionConfig, EntryToPost, PSAUser
+from psa.base import ConnectionConfig, EntryToPost, PSAUser, UserError
 from psa.halopsa import HaloPSABackend
 from psa.http import PSASession
 from psa.sandbox.models import SandboxAccount, SandboxMember, SandboxTimeEntry
@@ -523,7 +523,7 @@ def test_the_backend_logs_time_in_the_sandbox_over_http(live_server):
     set_options(account, read_lag_seconds=0)
     assert backend.find_entry_by_reference("1002", "piadesk-run:live-1") == "1002/2"
     # A refusal in one of Halo's shapes (a bare JSON string) reaches staff as Halo said it.
-    with pytest.raises(ConfigurationError, match="agent 6 does not exist or is disabled"):
+    with pytest.raises(UserError, match="agent 6 does not exist or is disabled"):
         backend.post_time_entry(dataclasses.replace(entry, user=PSAUser(ref="6")))
     # One token served every call.
     assert sum(x.url.endswith("/auth/token?tenant=demo") for x in http.exchanges) == 1

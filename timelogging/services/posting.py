@@ -34,6 +34,7 @@ from psa.base import (
     RetryableError,
     Ticket,
     UnknownOutcomeError,
+    UserError,
 )
 from timelogging.crypto import SecretsUnavailable
 from timelogging.models import PostAttempt, PSAConnection, PSAUserMapping, Tenant, TimeEntry
@@ -47,12 +48,6 @@ from timelogging.services.delivery import (
 )
 
 logger = logging.getLogger(__name__)
-
-
-class UnresolvedUser(PSAError):
-    """No PSA user can be found for the entry; staff must map one or change "log as"."""
-
-    kind = "unresolved"
 
 
 def entry_post(*, entry_id: int) -> str:
@@ -190,7 +185,7 @@ def _resolve_user(
     vendor = connection.vendor_label
     if entry.log_as == Tenant.LogAs.SPECIFIED:
         if not entry.psa_user_ref:
-            raise UnresolvedUser(
+            raise UserError(
                 "“Log time entries as” is a specified PSA user, but no user is chosen: "
                 "choose one in Tenant settings."
             )
@@ -199,7 +194,7 @@ def _resolve_user(
     if entry.log_as == Tenant.LogAs.ASSIGNEE:
         ticket = backend.get_ticket(entry.run.ticket_id)
         if ticket.assignee is None:
-            raise UnresolvedUser(
+            raise UserError(
                 f"Ticket #{entry.run.ticket_id} has no assignee in {vendor}: assign it, or "
                 "choose another “Log time entries as” option."
             )
@@ -211,7 +206,7 @@ def _resolve_user(
         return PSAUser(ref=mapping.psa_user_ref, name=mapping.psa_user_name, email=email), None
     user = backend.find_user_by_email(email)
     if user is None:
-        raise UnresolvedUser(
+        raise UserError(
             f"No active {vendor} user has the e-mail {email}: set that e-mail on the user in "
             f"{vendor}, or add a PSA user mapping for it."
         )
