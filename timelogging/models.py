@@ -68,6 +68,22 @@ class Tenant(models.Model):
         return self.name
 
 
+class StaffProfile(models.Model):
+    """Which tenant (MSP) a staff user or auditor belongs to. Users without a profile see no
+    tenant's data in the admin unless they are superusers."""
+
+    user = models.OneToOneField(
+        "auth.User", on_delete=models.CASCADE, related_name="piadesk_profile"
+    )
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="staff")
+
+    class Meta:
+        verbose_name = "staff member"
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.tenant})"
+
+
 class TenantOwned(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT)
 
@@ -229,9 +245,15 @@ class PSAUserMapping(TenantOwned):
 
 
 class TenantAPIKey(AbstractAPIKey):
-    """The automation service's key for one tenant. Stored hashed; shown once on creation."""
+    """The automation service's key for one tenant. Stored hashed; shown once on creation.
+
+    A read-only key (for auditors' tools) may read the history API but not report runs.
+    """
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+    read_only = models.BooleanField(
+        default=False, help_text="Read the history only; cannot report runs."
+    )
 
     class Meta(AbstractAPIKey.Meta):
         verbose_name = "API key"

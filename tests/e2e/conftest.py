@@ -30,19 +30,20 @@ def test_database_url() -> str:
 class Worker:
     """``manage.py qcluster`` in its own process group, on the test database."""
 
-    def __init__(self, workers: int = 2) -> None:
+    def __init__(self, workers: int = 2, **env: str) -> None:
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.settings",
             "DATABASE_URL": test_database_url(),
             "Q_WORKERS": str(workers),
             "PYTHONUNBUFFERED": "1",
+            **env,
         }
         self.log_path = ROOT / "var" / f"qcluster-{os.getpid()}.log"
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
-        self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "manage.py"), "qcluster"],
             cwd=ROOT,
@@ -51,6 +52,14 @@ class Worker:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    def kill(self) -> None:
+        """SIGKILL the whole cluster (guard, workers, monitor, pusher): a crashed machine."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self.log.close()
+        self.process = None
 
     def stop(self) -> None:
         if self.process is None:
@@ -71,6 +80,7 @@ class Worker:
 @pytest.fixture
 def qcluster(transactional_db):
     worker = Worker()
+    worker.log_path.unlink(missing_ok=True)
     worker.start()
     yield worker
     worker.stop()

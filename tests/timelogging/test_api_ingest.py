@@ -209,6 +209,16 @@ def test_revoked_key_is_401(api, api_key, run_payload):
     assert post(api, run_payload()).status_code == 401
 
 
+def test_read_only_key_cannot_report_runs_but_can_read(api, run_payload):
+    post(api, run_payload(run_id="r1"))
+    TenantAPIKey.objects.update(read_only=True)
+    response = post(api, run_payload(run_id="r2"))
+    assert response.status_code == 403
+    assert "read-only" in response.json()["detail"]
+    assert api.get(f"{URL}r1/").status_code == 200
+    assert AutomationRun.objects.count() == 1
+
+
 def test_expired_key_is_401(api, run_payload):
     TenantAPIKey.objects.update(expiry_date=timezone.now() - dt.timedelta(seconds=1))
     assert post(api, run_payload()).status_code == 401

@@ -46,10 +46,14 @@ class TenantAPIKeyAuthentication(authentication.BaseAuthentication):
 
 
 class IsTenantClient(permissions.BasePermission):
-    """Allows requests authenticated with a tenant API key."""
+    """Requests authenticated with a tenant API key; read-only keys may only read."""
+
+    message = "This API key is read-only: it can read the history but not report runs."
 
     def has_permission(self, request, view) -> bool:
-        return isinstance(request.auth, TenantAPIKey)
+        if not isinstance(request.auth, TenantAPIKey):
+            return False
+        return request.method in permissions.SAFE_METHODS or not request.auth.read_only
 
 
 def request_tenant(request):
