@@ -46,7 +46,9 @@ def _is_create(vendor: str, request: HttpRequest) -> bool:
 def _drop_connection(request: HttpRequest) -> bool:
     """Close the client's socket without an answer (Django's dev and live servers)."""
     stream = request.META.get("wsgi.input")
-    for attr in ("stream", "raw", "_sock"):  # LimitedStream → BufferedReader → SocketIO → sock
+    # Django's LimitedStream keeps only the bound read method of the socket file it wraps.
+    stream = getattr(getattr(stream, "_read", None), "__self__", stream)
+    for attr in ("raw", "_sock"):  # BufferedReader → SocketIO → socket
         stream = getattr(stream, attr, stream)
     sock = stream if isinstance(stream, socket.socket) else getattr(stream, "_sock", None)
     if not isinstance(sock, socket.socket):
