@@ -1,8 +1,10 @@
-# piadesk: `make run` (demo on SQLite with the PSA sandbox), `make test` (the whole suite).
+# piadesk: `make run` (demo on SQLite with the PSA sandbox; VENDOR=connectwise|autotask|halopsa),
+# `make test` (the whole suite).
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8000
+VENDOR ?= connectwise
 
 .PHONY: setup run test lint check-migrations clean
 
@@ -16,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 run: setup
-	DEBUG=1 PIADESK_SANDBOX=1 $(PY) manage.py demo --port $(PORT)
+	DEBUG=1 PIADESK_SANDBOX=1 $(PY) manage.py demo --port $(PORT) --vendor $(VENDOR)
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

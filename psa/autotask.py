@@ -635,8 +635,13 @@ class AutotaskBackend(PSABackend):
         return None
 
     def get_user(self, ref: str) -> PSAUser:
-        resource_id = _resource_id(PSAUser(ref=ref))
         not_found = f"Autotask has no resource {ref!r}"
+        if not ID_RE.fullmatch(str(ref).strip()):
+            # Resource ids are numbers: no resource has this ref. NotFoundError, as the
+            # interface promises (and as for HaloPSA), so that a picker or a form can say "no
+            # such user" instead of treating it as a broken connection.
+            raise NotFoundError(f"{not_found} (resource ids are numbers).")
+        resource_id = int(str(ref).strip())
         response = self._call("GET", f"{API}Resources/{resource_id}", not_found=not_found)
         item = self._json(response, f"resource {ref}").get("item")
         if not isinstance(item, Mapping):

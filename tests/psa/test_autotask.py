@@ -707,6 +707,13 @@ def test_get_user_unknown_is_not_found(api, backend, status, body):
         backend.get_user("5")
 
 
+@pytest.mark.parametrize("ref", ["jdoe", "", "12a"])
+def test_get_user_with_a_ref_that_is_no_resource_id_is_not_found(rsps, backend, ref):
+    with pytest.raises(NotFoundError, match="resource ids are numbers"):
+        backend.get_user(ref)
+    assert not rsps.calls
+
+
 def test_list_users_follows_next_page_urls_and_sorts_by_name(api, backend):
     next_url = f"{ZONE_BASE.replace('atservicesrest', 'ATServicesRest')}V1.0/Resources/query/next"
     api.post(

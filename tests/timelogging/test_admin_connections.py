@@ -16,6 +16,7 @@ from tests.timelogging.admin_support import (
     form_errors,
     messages_text,
 )
+from tests.timelogging.psa_mocks import connectwise, member
 from timelogging.crypto import decrypt_secrets
 from timelogging.forms import SECRET_KEEP_HELP, SECRET_UNREADABLE
 from timelogging.models import PSAConnection, PSAUserMapping
@@ -209,7 +210,8 @@ def test_list_shows_tenant_vendor_name_active_and_site(admin_client):
     response = admin_client.get(admin_url(PSAConnection, "changelist"))
     [row] = response.context["cl"].result_list
     html = response.content.decode()
-    assert "Acme" in html and "ConnectWise PSA" in html and "https://cw.example.com" in html
+    # The site's host (the full address is on the connection's page).
+    assert "Acme" in html and "ConnectWise PSA" in html and ">cw.example.com<" in html
     assert row.name == "Main"
 
 
@@ -250,6 +252,12 @@ def test_posting_another_vendor_validates_that_vendors_fields(admin_client, monk
 # --- user mappings --------------------------------------------------------------------------
 def test_user_mapping_saved_by_staff_is_an_override(admin_client):
     connection = PSAConnectionFactory()
+    # The PSA user is checked against the PSA (tests/timelogging/test_admin_psa_tools.py).
+    with connectwise(member("jdoe", "John", "Doe"), member("jdoe2", "John", "Doe II")):
+        _mapping_saved_by_staff(admin_client, connection)
+
+
+def _mapping_saved_by_staff(admin_client, connection):
     response = admin_client.post(
         admin_url(PSAUserMapping, "add"),
         {

@@ -21,6 +21,7 @@ from tests.timelogging.admin_support import (
     inline_errors,
     messages_text,
 )
+from tests.timelogging.psa_mocks import connectwise, member
 from timelogging.forms import PSA_USER_REQUIRED, TAGS_REQUIRED
 from timelogging.models import Automation, Tag, Tenant
 
@@ -139,15 +140,17 @@ def test_valid_settings_are_saved_with_a_summary(admin_client, tenant):
 
 
 def test_specified_psa_user_and_all_clients(admin_client, tenant):
-    response = _post(
-        admin_client,
-        tenant,
-        time_logging_enabled="True",
-        apply_to="all",
-        log_as="specified",
-        specified_psa_user_ref="timelogging",
-        specified_psa_user_name="Pia Time Logging",
-    )
+    # The chosen user is checked against the PSA (tests/timelogging/test_admin_psa_tools.py).
+    with connectwise(member("timelogging", "Time", "Logging")):
+        response = _post(
+            admin_client,
+            tenant,
+            time_logging_enabled="True",
+            apply_to="all",
+            log_as="specified",
+            specified_psa_user_ref="timelogging",
+            specified_psa_user_name="Pia Time Logging",
+        )
     tenant.refresh_from_db()
     assert (tenant.log_as, tenant.specified_psa_user_ref) == ("specified", "timelogging")
     assert (

@@ -3,16 +3,34 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib import admin, messages
-from django.http import HttpRequest
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.text import Truncator
 
 from psa.registry import BACKENDS, backend_class, vendor_choices
 from timelogging.admin.base import TenantScopedAdminMixin
+from timelogging.admin.psa_tools import (
+    CONNECTION_PLACEHOLDER,
+    PICKER_JS,
+    PSAUserCheckAdminMixin,
+    attach_picker,
+    connection_test_message,
+    json_error,
+    psa_users_response,
+)
 from timelogging.forms import PSAConnectionForm, PSAUserMappingForm, default_vendor
 from timelogging.models import PSAConnection, PSAUserMapping
-from timelogging.services.connections import connection_save
+from timelogging.services.connections import connection_save, connection_test
 from timelogging.services.delivery import connection_pause, connection_resume
+
+# Each test is a live request to a PSA while staff wait: a handful per click is plenty.
+MAX_TESTS_PER_ACTION = 10
 
 
 class VendorFilter(admin.SimpleListFilter):
@@ -37,13 +55,14 @@ class PSAConnectionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 
     form = PSAConnectionForm
     fixed_on_change = ("vendor",)
-    list_display = ("tenant", "vendor_label", "name", "is_active", "site", "state")
+    list_display = ("tenant", "vendor_label", "name", "is_active", "site", "state_summary")
     list_select_related = ("tenant",)
     list_filter = (VendorFilter, "is_active")
     search_fields = ("name", "tenant__name")
     autocomplete_fields = ("tenant",)
-    actions = ["pause_connections", "resume_connections"]
+    actions = ["test_connections", "pause_connections", "resume_connections"]
     readonly_fields = ("state",)
+    change_form_template = "admin/timelogging/psaconnection/change_form.html"
 
     class Media:
         js = ("timelogging/psa_connection.js",)
@@ -86,12 +105,104 @@ class PSAConnectionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         ]
 
     @admin.display(description="State")
+    def state_summary(self, obj: PSAConnection) -> str:
+        """The list's short form of ``state``: a pause reason spells out the whole fix (the
+        Autotask proxy advice is a paragraph), so the list shows its start and the rest on
+        hover; the change page shows it all."""
+        full = self.state(obj)
+        short = Truncator(full).chars(110)
+        return format_html('<span title="{}">{}</span>', full, short) if short != full else full
+
+    @admin.display(description="State")
     def state(self, obj: PSAConnection) -> str:
         if obj.pk is None:
             return "-"
         if obj.paused_at is not None:
             return f"Paused since {obj.paused_at:%Y-%m-%d %H:%M} UTC: {obj.pause_reason}"
         return "Healthy" if obj.is_active else "Inactive"
+
+    # -- PSA look-ups: "Test connection" and the user picker's list ----------------------------
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/test/",
+                view(self.test_connection_view),
+                name="timelogging_psaconnection_test",
+            ),
+            path(
+                "<path:object_id>/psa-users/",
+                view(self.psa_users_view),
+                name="timelogging_psaconnection_psa_users",
+            ),
+            *super().get_urls(),
+        ]
+
+    def test_connection_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The change page's "Test connection" button (POST, so CSRF-protected)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        connection = self.get_object(request, unquote(object_id))
+        if connection is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_change_permission(request, connection):
+            raise PermissionDenied
+        result = connection_test(connection=connection)
+        self.message_user(
+            request,
+            connection_test_message(connection, result),
+            messages.SUCCESS if result.ok else messages.ERROR,
+        )
+        change_url = reverse(
+            "admin:timelogging_psaconnection_change",
+            args=[connection.pk],
+            current_app=self.admin_site.name,
+        )
+        return HttpResponseRedirect(change_url)
+
+    @admin.action(description="Test selected connections", permissions=["change"])
+    def test_connections(self, request: HttpRequest, queryset: Any) -> None:
+        connections = list(queryset.select_related("tenant")[: MAX_TESTS_PER_ACTION + 1])
+        if len(connections) > MAX_TESTS_PER_ACTION:
+            self.message_user(
+                request,
+                f"Select at most {MAX_TESTS_PER_ACTION} connections to test at once.",
+                messages.WARNING,
+            )
+            return
+        for connection in connections:
+            result = connection_test(connection=connection)
+            self.message_user(
+                request,
+                connection_test_message(connection, result),
+                messages.SUCCESS if result.ok else messages.ERROR,
+            )
+
+    def psa_users_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The picker's list for one connection (the user mapping pages)."""
+        connection = self.get_object(request, unquote(object_id))
+        if connection is None:
+            return json_error("No such PSA connection.", status=404)
+        user = request.user
+        may_pick = self.has_change_permission(request, connection) or any(
+            user.has_perm(f"timelogging.{action}_psausermapping") for action in ("add", "change")
+        )
+        if not (self.has_view_permission(request, connection) and may_pick):
+            return json_error("You may not look up this connection's users.", status=403)
+        return psa_users_response(request, connection=connection)
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, obj: Any = None, **kw: Any
+    ) -> HttpResponse:
+        if obj is not None and obj.paused_at is not None and request.method == "GET":
+            self.message_user(
+                request,
+                f"This connection is paused: its entries are held until it is resumed. Why: "
+                f"{obj.pause_reason} Fix that, check it with “Test connection”, then resume "
+                "it (PSA connections → “Resume selected connections”).",
+                messages.WARNING,
+            )
+        return super().render_change_form(request, context, *args, obj=obj, **kw)
 
     @admin.action(description="Pause selected connections (hold their entries)")
     def pause_connections(self, request: HttpRequest, queryset: Any) -> None:
@@ -117,7 +228,13 @@ class PSAConnectionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Site")
     def site(self, obj: PSAConnection) -> str | None:
-        return obj.settings.get("site_url") or None
+        # Each vendor names its address differently (ConnectWise site, Halo resource server,
+        # Autotask zone discovery, empty for Autotask's own). The host says which PSA it is;
+        # the full address is on the connection's page.
+        for name in ("site_url", "resource_url", "discovery_url"):
+            if value := obj.settings.get(name):
+                return urlsplit(str(value)).netloc or str(value)
+        return None
 
     def save_model(self, request: HttpRequest, obj: PSAConnection, form: Any, change: bool) -> None:
         retired = []
@@ -146,7 +263,7 @@ class PSAConnectionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(PSAUserMapping)
-class PSAUserMappingAdmin(admin.ModelAdmin):
+class PSAUserMappingAdmin(PSAUserCheckAdminMixin, admin.ModelAdmin):
     """Who an e-mail is in the PSA. Rows saved here are staff overrides: the automatic
     resolution leaves them alone."""
 
@@ -158,9 +275,58 @@ class PSAUserMappingAdmin(admin.ModelAdmin):
     search_fields = ("=email", "psa_user_ref", "psa_user_name")
     autocomplete_fields = ("connection",)
 
+    class Media:
+        js = (PICKER_JS,)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        if obj is None:
+            # Tenant and source follow from saving (the connection's tenant; "set by staff"):
+            # showing the model's defaults here would say "Resolved by e-mail".
+            return ("connection", "email", "psa_user_ref", "psa_user_name")
+        return self.fields
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         fixed = ("connection",) if obj is not None else ()
         return (*fixed, "tenant", "source")
+
+    def psa_user_to_check(
+        self, request: HttpRequest, object_id: str | None
+    ) -> tuple[PSAConnection, str] | None:
+        # Mirrors PSAUserMappingForm.clean: the PSA user of a new mapping, or a changed one.
+        ref = request.POST.get("psa_user_ref", "").strip()
+        if not ref:
+            return None
+        if object_id is not None:
+            mapping = self.get_object(request, unquote(object_id))
+            if mapping is None or not self.has_change_permission(request, mapping):
+                return None
+            return (mapping.connection, ref) if ref != mapping.psa_user_ref else None
+        raw = request.POST.get("connection", "")
+        if not raw.isdigit() or not self.has_add_permission(request):
+            return None
+        # The form's own choices: a connection it would refuse is not asked about.
+        choices = self.get_form(request).base_fields["connection"].queryset
+        connection = choices.filter(pk=int(raw)).first()
+        return (connection, ref) if connection is not None else None
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, obj: Any = None, **kw: Any
+    ) -> HttpResponse:
+        # The picker searches the mapping's connection: fixed once saved, chosen on the page
+        # when adding.
+        picker: dict[str, str] = {}
+        if obj is not None:
+            picker["url"] = _psa_users_url(obj.connection_id)
+        else:
+            picker["url_template"] = _psa_users_url(CONNECTION_PLACEHOLDER)
+            picker["connection_field"] = "connection"
+        attach_picker(
+            context["adminform"].form,
+            ref_field="psa_user_ref",
+            name_field="psa_user_name",
+            **picker,
+        )
+        return super().render_change_form(request, context, *args, obj=obj, **kw)
 
     def save_model(
         self, request: HttpRequest, obj: PSAUserMapping, form: Any, change: bool
@@ -168,3 +334,9 @@ class PSAUserMappingAdmin(admin.ModelAdmin):
         obj.tenant_id = obj.connection.tenant_id
         obj.source = PSAUserMapping.Source.MANUAL
         super().save_model(request, obj, form, change)
+        for warning in getattr(form, "psa_warnings", []):
+            self.message_user(request, warning, messages.WARNING)
+
+
+def _psa_users_url(connection_id: Any) -> str:
+    return reverse("admin:timelogging_psaconnection_psa_users", args=[connection_id])

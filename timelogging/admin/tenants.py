@@ -5,11 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse
+from django.urls import path, reverse
 
 from psa.registry import vendor_choices
 from timelogging.admin.base import NoAddRelatedTagsMixin
+from timelogging.admin.psa_tools import (
+    PICKER_JS,
+    PSAUserCheckAdminMixin,
+    attach_picker,
+    json_error,
+    psa_users_response,
+)
 from timelogging.forms import AutomationTimeForm, TagInlineFormSet, TenantSettingsForm
 from timelogging.models import Automation, PSAConnection, Tag, Tenant
 
@@ -56,7 +65,7 @@ class TagInline(admin.TabularInline):
 
 
 @admin.register(Tenant)
-class TenantAdmin(NoAddRelatedTagsMixin, admin.ModelAdmin):
+class TenantAdmin(PSAUserCheckAdminMixin, NoAddRelatedTagsMixin, admin.ModelAdmin):
     form = TenantSettingsForm
     fieldsets = [
         ("Tenant", {"fields": ["name"]}),
@@ -90,6 +99,59 @@ class TenantAdmin(NoAddRelatedTagsMixin, admin.ModelAdmin):
             .get_queryset(request)
             .annotate(active_vendor_code=Subquery(active.values("vendor")[:1]))
         )
+
+    class Media:
+        js = (PICKER_JS,)
+
+    # -- "A specified PSA user", picked from the PSA -------------------------------------------
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view(self.psa_users_view)
+        return [
+            path("<path:object_id>/psa-users/", view, name="timelogging_tenant_psa_users"),
+            *super().get_urls(),
+        ]
+
+    def psa_users_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The picker's list: the users of the tenant's active connection matching ``?q=``."""
+        tenant = self.get_object(request, unquote(object_id))
+        if tenant is None:
+            return json_error("No such tenant.", status=404)
+        if not self.has_change_permission(request, tenant):
+            return json_error("You may not change this tenant's settings.", status=403)
+        connection = PSAConnection.objects.filter(tenant=tenant, is_active=True).first()
+        return psa_users_response(request, connection=connection)
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, obj: Any = None, **kw: Any
+    ) -> HttpResponse:
+        if obj is not None:  # a new tenant has no connection to search yet
+            attach_picker(
+                context["adminform"].form,
+                ref_field="specified_psa_user_ref",
+                name_field="specified_psa_user_name",
+                url=reverse("admin:timelogging_tenant_psa_users", args=[obj.pk]),
+            )
+        return super().render_change_form(request, context, *args, obj=obj, **kw)
+
+    def psa_user_to_check(
+        self, request: HttpRequest, object_id: str | None
+    ) -> tuple[PSAConnection, str] | None:
+        # Mirrors TenantSettingsForm.clean: the specified user, when newly chosen.
+        ref = request.POST.get("specified_psa_user_ref", "").strip()
+        if object_id is None or not ref or request.POST.get("log_as") != Tenant.LogAs.SPECIFIED:
+            return None
+        tenant = self.get_object(request, unquote(object_id))
+        if tenant is None or not self.has_change_permission(request, tenant):
+            return None
+        if tenant.log_as == Tenant.LogAs.SPECIFIED and tenant.specified_psa_user_ref == ref:
+            return None  # unchanged: not checked again
+        connection = PSAConnection.objects.filter(tenant=tenant, is_active=True).first()
+        return (connection, ref) if connection is not None else None
+
+    def save_model(self, request: HttpRequest, obj: Tenant, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        for warning in getattr(form, "psa_warnings", []):
+            self.message_user(request, warning, messages.WARNING)
 
     def get_inline_instances(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         inlines = super().get_inline_instances(request, obj)

@@ -1,17 +1,28 @@
-"""PSA connections: saving them with encrypted secrets, and turning them into backends."""
+"""PSA connections: saving them with encrypted secrets, turning them into backends, and
+testing them from the admin."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from psa.base import ConnectionConfig, PSABackend
+from psa.base import ConfigurationError, ConnectionConfig, PSABackend, PSAError
+from psa.http import mask_secrets
 from psa.registry import backend_class, build_backend
-from timelogging.crypto import decrypt_secrets, encrypt_secrets
+from timelogging.crypto import SecretsUnavailable, decrypt_secrets, encrypt_secrets
 from timelogging.models import PSAConnection, Tenant
+from timelogging.services.budget import BudgetExhausted, budget_spend
+
+logger = logging.getLogger(__name__)
+
+# Staff wait on the admin page while a look-up runs: give up sooner than a worker would.
+LOOKUP_READ_TIMEOUT = 15
 
 
 def connection_config(connection: PSAConnection) -> ConnectionConfig:
@@ -100,3 +111,79 @@ def connection_save(
         connection.full_clean(exclude=["secrets_encrypted"])
         connection.save()
     return connection
+
+
+# --- look-ups made for staff in the admin -----------------------------------------------------
+def connection_lookup_backend(connection: PSAConnection) -> PSABackend:
+    """A backend for a look-up staff wait for (test, user picker, user check).
+
+    Its requests count against the connection's request budget like the worker's (Autotask's
+    limit is shared by everything that calls the database), and a stored secret that cannot be
+    decrypted is a ``ConfigurationError`` like any other credential problem, so callers only
+    handle ``PSAError``. Close ``backend.http`` when done.
+    """
+    try:
+        return connection_backend(
+            connection,
+            read_timeout=min(django_settings.PSA_HTTP_READ_TIMEOUT, LOOKUP_READ_TIMEOUT),
+            before_request=lambda *_: budget_spend(connection=connection),
+        )
+    except SecretsUnavailable as exc:
+        raise ConfigurationError(str(exc)) from exc
+
+
+def lookup_error_message(*, connection: PSAConnection, error: PSAError) -> str:
+    """What to show staff for a failed look-up: the PSA's own words, no secret in them."""
+    if isinstance(error, BudgetExhausted):
+        # Its own wording speaks of an entry waiting, which is the worker's view.
+        wait = f" (about {error.retry_after:.0f} s)" if error.retry_after else ""
+        return (
+            "piadesk's request budget for this connection is used up for this minute: try "
+            f"again shortly{wait}, or raise “Requests per hour” on the connection."
+        )
+    try:
+        secrets = list(decrypt_secrets(connection.secrets_encrypted).values())
+    except SecretsUnavailable:
+        secrets = []
+    # The vendors' messages quote response bodies; a PSA echoing a credential must not put it
+    # on an admin page.
+    return mask_secrets(error.message, secrets)
+
+
+@dataclass(frozen=True)
+class ConnectionTestResult:
+    ok: bool
+    message: str
+
+
+def connection_test(*, connection: PSAConnection) -> ConnectionTestResult:
+    """Make the backend's real authenticated read (``check_connection``) and say how it went.
+
+    Never raises for what the PSA (or the network) does: staff get the PSA's own words.
+    """
+    backend: PSABackend | None = None
+    try:
+        backend = connection_lookup_backend(connection)
+        message = backend.check_connection()
+    except PSAError as exc:
+        return ConnectionTestResult(
+            ok=False, message=lookup_error_message(connection=connection, error=exc)
+        )
+    except Exception:
+        # A bug in a backend must not become a 500 on the admin page; the log has the trace.
+        logger.exception("testing PSA connection %s failed unexpectedly", connection.pk)
+        return ConnectionTestResult(
+            ok=False,
+            message=f"Testing the {connection.vendor_label} connection failed unexpectedly; "
+            "the server log has the details.",
+        )
+    finally:
+        if backend is not None:
+            backend.http.close()
+    if connection.paused_at is not None:
+        # The usual next step after fixing what paused it: say so where staff look.
+        message += (
+            ". The connection is still paused: resume it to post its held entries "
+            "(PSA connections → “Resume selected connections”)."
+        )
+    return ConnectionTestResult(ok=True, message=message)

@@ -1,7 +1,9 @@
-"""``manage.py demo``: a demo tenant on the local ConnectWise sandbox, then web + worker.
+"""``manage.py demo``: a demo tenant on a local PSA sandbox, then web + worker.
 
-Used by ``make run``. Idempotent: run it again and it reuses the tenant, tags and connection,
-and issues a fresh API key (keys are shown only once, so the previous demo key is revoked).
+Used by ``make run`` (``make run VENDOR=autotask``). ``--vendor`` picks the sandbox PSA
+(ConnectWise, Autotask or HaloPSA): it is seeded and the demo tenant's active connection is
+pointed at it. Idempotent: run it again and it reuses the tenant, tags and connections, and
+issues a fresh API key (keys are shown only once, so the previous demo key is revoked).
 """
 
 from __future__ import annotations
@@ -22,8 +24,13 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from timelogging.management.sandbox import (
+    SANDBOX_VENDORS,
+    SandboxVendor,
+    autotask_proxy_time_entry,
+    sandbox_connection_save,
+)
 from timelogging.models import Automation, Client, Tag, Tenant, TenantAPIKey
-from timelogging.services.connections import connection_save
 
 DEMO_TENANT = "Demo MSP"
 DEMO_KEY_NAME = "demo key (make run)"
@@ -40,21 +47,24 @@ class Command(BaseCommand):
         parser.add_argument(
             "--setup-only", action="store_true", help="Set up the demo data and exit."
         )
+        parser.add_argument(
+            "--vendor",
+            choices=list(SANDBOX_VENDORS),
+            default="connectwise",
+            help="The sandbox PSA the demo tenant logs time in (default: connectwise).",
+        )
 
-    def handle(self, *args, port: int, host: str, setup_only: bool, **options):
+    def handle(self, *args, port: int, host: str, setup_only: bool, vendor: str, **options):
         if not settings.PIADESK_SANDBOX:
             raise CommandError("The demo needs the PSA sandbox: set PIADESK_SANDBOX=1.")
         call_command("migrate", interactive=False, verbosity=0)
-        key = self.setup(port=port)
-        self.print_instructions(host=host, port=port, key=key)
+        key = self.setup(port=port, vendor=vendor)
+        self.print_instructions(host=host, port=port, key=key, vendor=SANDBOX_VENDORS[vendor])
         if not setup_only:
             self.serve(host=host, port=port)
 
     @transaction.atomic
-    def setup(self, *, port: int) -> str:
-        from psa.sandbox.seed import DEMO_PRIVATE_KEY, DEMO_PUBLIC_KEY, seed_connectwise
-
-        seed_connectwise(company_id="demo")
+    def setup(self, *, port: int, vendor: str) -> str:
         user_model = get_user_model()
         admin_user, created = user_model.objects.get_or_create(
             username=ADMIN_USER, defaults={"is_staff": True, "is_superuser": True}
@@ -86,27 +96,19 @@ class Command(BaseCommand):
             tenant=tenant, key="disk-cleanup", defaults={"name": "Disk cleanup"}
         )
 
-        site_url = f"http://127.0.0.1:{port}/sandbox/connectwise"
-        connection = tenant.psaconnection_set.filter(is_active=True).first()
-        if connection is None or connection.settings.get("site_url") != site_url:
-            connection_save(
-                connection=connection,
-                tenant=tenant,
-                vendor="connectwise",
-                name="ConnectWise sandbox",
-                settings={
-                    "site_url": site_url,
-                    "company_id": "demo",
-                    "public_key": DEMO_PUBLIC_KEY,
-                },
-                secrets={"private_key": DEMO_PRIVATE_KEY},
-            )
+        # The worker calls the sandbox on this machine whatever --host the web server binds.
+        sandbox_connection_save(tenant=tenant, vendor=vendor, base_url=f"http://127.0.0.1:{port}")
+        if vendor == "autotask":
+            # The demo logs as the user who started the automation (John Doe), not as the API
+            # user: Autotask allows that only with Proxy Time Entry on (or impersonation), as a
+            # configured Autotask would have it. The e2e tests show the refusal without it.
+            autotask_proxy_time_entry(enabled=True)
 
         TenantAPIKey.objects.filter(tenant=tenant, name=DEMO_KEY_NAME).update(revoked=True)
         _, key = TenantAPIKey.objects.create_key(tenant=tenant, name=DEMO_KEY_NAME)
         return key
 
-    def print_instructions(self, *, host: str, port: int, key: str) -> None:
+    def print_instructions(self, *, host: str, port: int, key: str, vendor: SandboxVendor) -> None:
         base = f"http://{host}:{port}"
         started = timezone.now().replace(microsecond=0) - dt.timedelta(minutes=3)
         payload = {
@@ -120,6 +122,7 @@ class Command(BaseCommand):
             "outcome": "completed",
             "summary": "Reset the password of jane@contoso.example and sent it to her manager.",
         }
+        others = "|".join(v for v in SANDBOX_VENDORS if v != vendor.vendor)
         curl = (
             f"curl -s -X POST {base}/api/v1/automation-runs/ \\\n"
             f"  -H 'Authorization: Bearer {key}' \\\n"
@@ -134,7 +137,9 @@ class Command(BaseCommand):
                     f"  Admin:          {base}/admin/   (user {ADMIN_USER!r}, "
                     f"password {ADMIN_PASSWORD!r})",
                     f"  Tenant settings:{base}/admin/timelogging/tenant/",
-                    f"  PSA sandbox:    {base}/sandbox/   (what ConnectWise received)",
+                    f"  PSA:            {vendor.label} (sandbox). Switch with "
+                    f"`make run VENDOR={others}` (or `manage.py demo --vendor ...`)",
+                    f"  PSA sandbox:    {base}/sandbox/   (what {vendor.label} received)",
                     f"  API docs:       {base}/api/docs/",
                     f"  Demo API key:   {key}   (shown once; a new one each start)",
                     "",
@@ -142,9 +147,10 @@ class Command(BaseCommand):
                     "",
                     curl,
                     "",
-                    "Within seconds the entry is in the sandbox under member jdoe, 20 minutes,",
-                    "and the admin shows it posted with ConnectWise's id. Send the same curl",
-                    "again: 200, nothing new. Change run_id for another run.",
+                    "Within seconds the entry is in the sandbox on ticket 1001 under",
+                    f"{vendor.jdoe_shown_as}, 20 minutes, and the admin shows it posted",
+                    f"with {vendor.label}'s id. Send the same curl again: 200, nothing new.",
+                    "Change run_id for another run.",
                     "",
                 ]
             )

@@ -1,0 +1,123 @@
+"""``manage.py demo --vendor``: the demo tenant on each vendor's sandbox, and its curl works."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shlex
+
+import pytest
+import requests
+from django.core.management import call_command
+
+from psa.sandbox.models import SandboxAccount, SandboxTimeEntry
+from timelogging.management.sandbox import SANDBOX_VENDORS
+from timelogging.models import PSAConnection, Tenant, TimeEntry
+from timelogging.services.connections import connection_test
+from timelogging.services.delivery import connection_pause
+from timelogging.services.posting import entry_post
+
+VENDORS = list(SANDBOX_VENDORS)
+
+
+def demo(vendor: str | None = None, port: int = 8123) -> str:
+    out = io.StringIO()
+    args = ["--setup-only", "--port", str(port)]
+    if vendor:
+        args += ["--vendor", vendor]
+    call_command("demo", *args, stdout=out)
+    return out.getvalue()
+
+
+def active_connections() -> list[PSAConnection]:
+    return list(PSAConnection.objects.filter(is_active=True))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_setup_only_leaves_one_active_connection_of_the_vendor(vendor):
+    output = demo(vendor)
+
+    [connection] = active_connections()
+    assert connection.tenant.name == "Demo MSP"
+    assert connection.vendor == vendor
+    assert connection.name == f"{SANDBOX_VENDORS[vendor].label} sandbox"
+    assert SandboxAccount.objects.filter(vendor=vendor).exists()
+    label = SANDBOX_VENDORS[vendor].label
+    assert f"PSA:            {label} (sandbox). Switch with `make run VENDOR=" in output
+    assert f"(what {label} received)" in output
+    assert SANDBOX_VENDORS[vendor].jdoe_shown_as in output
+
+
+@pytest.mark.django_db
+def test_connectwise_is_the_default():
+    demo()
+    assert [c.vendor for c in active_connections()] == ["connectwise"]
+
+
+@pytest.mark.django_db
+def test_switching_vendors_repoints_the_tenant_and_reuses_connections():
+    demo("connectwise")
+    demo("autotask")
+    demo("halopsa")
+    demo("autotask", port=8124)
+
+    [active] = active_connections()
+    assert active.vendor == "autotask"
+    assert active.settings["discovery_url"] == "http://127.0.0.1:8124/sandbox/autotask/"
+    tenant = Tenant.objects.get(name="Demo MSP")
+    # One connection per vendor, re-pointed rather than piled up.
+    assert sorted(tenant.psaconnection_set.values_list("vendor", flat=True)) == sorted(VENDORS)
+
+
+@pytest.mark.django_db
+def test_demo_resumes_a_paused_connection():
+    demo("halopsa")
+    [connection] = active_connections()
+    connection_pause(connection_id=connection.pk, reason="Paused by staff.")
+    demo("halopsa")
+    connection.refresh_from_db()
+    assert connection.paused_at is None
+
+
+@pytest.mark.django_db
+def test_autotask_demo_turns_proxy_time_entry_on():
+    # The demo logs time as John Doe, not as the API user: Autotask needs Proxy Time Entry.
+    demo("autotask")
+    assert SandboxAccount.objects.get(vendor="autotask").options["proxy_time_entry"] is True
+
+
+def test_unknown_vendor_is_refused():
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="invalid choice: 'kaseya'"):
+        call_command("demo", "--setup-only", "--vendor", "kaseya")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_the_printed_curl_works_for_each_vendor(live_server, vendor):
+    port = live_server.thread.port
+    output = demo(vendor, port=port)
+    [connection] = active_connections()
+    assert connection_test(connection=connection).ok
+
+    # The curl as printed (the worker's part is run here, in-process).
+    curl = output[output.index("curl -s -X POST") :].split("\n\n")[0]
+    words = shlex.split(curl.replace("\\\n", " "))
+    url = words[words.index("POST") + 1]
+    headers = dict(
+        h.split(": ", 1) for h in (words[i + 1] for i, w in enumerate(words) if w == "-H")
+    )
+    payload = json.loads(words[words.index("-d") + 1])
+    assert re.fullmatch(rf"http://127\.0\.0\.1:{port}/api/v1/automation-runs/", url)
+    response = requests.post(url, data=json.dumps(payload), headers=headers, timeout=30)
+    assert response.status_code == 201, response.text
+
+    entry = TimeEntry.objects.get(run__run_id=payload["run_id"])
+    assert entry_post(entry_id=entry.pk) == "posted", entry.error
+    entry.refresh_from_db()
+    assert entry.psa_user_ref == SANDBOX_VENDORS[vendor].jdoe_ref
+    [stored] = SandboxTimeEntry.objects.filter(vendor=vendor).select_related("ticket", "member")
+    assert (stored.ticket.ticket_id, stored.member.identifier) == (1001, "jdoe")
