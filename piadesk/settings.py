@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "rest_framework_api_key",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_q",
     "timelogging",
     "psa.sandbox",
@@ -152,16 +153,25 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["timelogging.api.auth.TenantAPIKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["timelogging.api.auth.IsTenantClient"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["timelogging.api.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "timelogging.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "piadesk API",
-    "DESCRIPTION": "Report finished automation runs; piadesk logs the time entry in the PSA.",
+    "DESCRIPTION": "Report finished automation runs; piadesk logs the time entry in the PSA. "
+    "Read the history of runs and time entries, and export it as CSV.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/docs/ serves Swagger UI's files from drf-spectacular-sidecar (our static files)
+    # instead of a CDN: the docs work offline, and behind a strict CSP or a proxy.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Separate request and response components (RunReportRequest vs the Run answered), so
+    # that generated clients do not send read-only fields nor miss required ones.
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # --- Secrets --------------------------------------------------------------------------------
@@ -220,9 +230,7 @@ PIADESK_MAX_ATTEMPTS = env_int("PIADESK_MAX_ATTEMPTS", 10)
 PIADESK_MAX_ENTRY_AGE_HOURS = env_int("PIADESK_MAX_ENTRY_AGE_HOURS", 72)
 # An entry still "posting" after this long was abandoned by a worker that died: longer than the
 # task timeout, so that the cluster has killed any worker still holding it.
-PIADESK_POSTING_LEASE_SECONDS = env_int(
-    "PIADESK_POSTING_LEASE_SECONDS", Q_CLUSTER["timeout"] + 30
-)
+PIADESK_POSTING_LEASE_SECONDS = env_int("PIADESK_POSTING_LEASE_SECONDS", Q_CLUSTER["timeout"] + 30)
 # How often the sweep (re-)enqueues due entries and rescues abandoned ones.
 PIADESK_SWEEP_MINUTES = env_int("PIADESK_SWEEP_MINUTES", 1)
 

@@ -10,5 +10,9 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 
+# JSON instead of Django's HTML pages for API URLs (timelogging/api/errors.py).
+handler404 = "timelogging.api.errors.page_not_found"
+handler500 = "timelogging.api.errors.server_error"
+
 if settings.PIADESK_SANDBOX:
     urlpatterns.append(path("sandbox/", include("psa.sandbox.urls")))

@@ -1,4 +1,5 @@
-"""The ingest contract the automation service codes against (keep it exactly)."""
+"""The API's representations: the ingest contract the automation service codes against (keep
+it exactly), the history that auditors read, and the error shape."""
 
 from __future__ import annotations
 
@@ -6,14 +7,17 @@ import datetime as dt
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from timelogging.models import AutomationRun, TimeEntry
 
 RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@+\-]{0,199}$"
+TICKET_ID_PATTERN = r"^[0-9]{1,18}$"
 # A run cannot finish in the future; allow this much for the service's clock.
 FUTURE_TOLERANCE = dt.timedelta(minutes=5)
 SUMMARY_MAX_CHARS = 3500
+STARTED_BY_MAX_LENGTH = AutomationRun._meta.get_field("started_by").max_length
 
 
 class AwareDateTimeField(serializers.DateTimeField):
@@ -38,6 +42,19 @@ class AwareDateTimeField(serializers.DateTimeField):
         return result.astimezone(dt.UTC)
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "pattern": TICKET_ID_PATTERN},
+            {"type": "integer", "minimum": 0, "maximum": 10**18 - 1},
+        ],
+        "description": 'The PSA\'s numeric ticket id, as a string ("1001") or a number.',
+    }
+)
+class TicketIdField(serializers.RegexField):
+    """The ticket id; ``RunReportSerializer.to_internal_value`` turns a number into digits."""
+
+
 class KeyedRefSerializer(serializers.Serializer):
     key = serializers.CharField(max_length=200)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
@@ -54,11 +71,11 @@ class RunReportSerializer(serializers.Serializer):
     )
     automation = KeyedRefSerializer()
     client = KeyedRefSerializer()
-    ticket_id = serializers.RegexField(
-        r"^[0-9]{1,18}$",
+    ticket_id = TicketIdField(
+        TICKET_ID_PATTERN,
         error_messages={"invalid": 'Give the PSA\'s numeric ticket id, e.g. "1001".'},
     )
-    started_by = serializers.EmailField(max_length=254)
+    started_by = serializers.EmailField(max_length=STARTED_BY_MAX_LENGTH)
     started_at = AwareDateTimeField()
     completed_at = AwareDateTimeField()
     outcome = serializers.ChoiceField(
@@ -75,7 +92,14 @@ class RunReportSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
     def validate_started_by(self, value: str) -> str:
-        return value.strip().lower()
+        normalised = value.strip().lower()
+        # Lower-casing can lengthen a string ("İ" becomes "i" + a combining dot): the stored
+        # value must still fit the column (PostgreSQL refuses it with a 500 otherwise).
+        if len(normalised) > STARTED_BY_MAX_LENGTH:
+            raise serializers.ValidationError(
+                f"Ensure this field has no more than {STARTED_BY_MAX_LENGTH} characters."
+            )
+        return normalised
 
     def validate(self, attrs):
         now = timezone.now()
@@ -96,11 +120,20 @@ class PSAUserSerializer(serializers.Serializer):
     name = serializers.CharField(source="psa_user_name")
 
 
+# For the schema only: the ``logged_as`` object, built from the entry's two PSA user fields.
+# (Docstrings of serializers become the schema's descriptions, hence comments for the rest.)
+class LoggedAsSerializer(serializers.Serializer):
+    """The PSA user a time entry is logged as."""
+
+    ref = serializers.CharField(help_text="The PSA's identifier of the user.")
+    name = serializers.CharField(help_text="The user's name in the PSA (may be empty).")
+
+
 class TimeEntrySerializer(serializers.ModelSerializer):
     logged_as = serializers.SerializerMethodField(
         help_text="The PSA user the entry is logged as, once resolved."
     )
-    error = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField(help_text="What the PSA said when posting failed.")
 
     class Meta:
         model = TimeEntry
@@ -118,11 +151,15 @@ class TimeEntrySerializer(serializers.ModelSerializer):
             "posted_at",
         ]
 
+    # (The schema of a method field is declared on its method: field instances are copied
+    # when a serializer is instantiated, which drops a decoration of the instance.)
+    @extend_schema_field(LoggedAsSerializer(allow_null=True))
     def get_logged_as(self, entry: TimeEntry) -> dict | None:
         if not entry.psa_user_ref:
             return None
         return {"ref": entry.psa_user_ref, "name": entry.psa_user_name}
 
+    @extend_schema_field({"type": "string", "nullable": True})
     def get_error(self, entry: TimeEntry) -> str | None:
         return entry.error or None
 
@@ -130,9 +167,11 @@ class TimeEntrySerializer(serializers.ModelSerializer):
 class RunSerializer(serializers.ModelSerializer):
     """What the API answers about a run: the decision, its reason, and the entry."""
 
-    reason_code = serializers.CharField(source="skip_reason")
-    reason = serializers.CharField()
-    entry = serializers.SerializerMethodField()
+    reason_code = serializers.CharField(
+        source="skip_reason", help_text="Why a skipped run was not logged; empty when logged."
+    )
+    reason = serializers.CharField(help_text="The decision in words.")
+    entry = serializers.SerializerMethodField(help_text="The time entry; null when skipped.")
 
     class Meta:
         model = AutomationRun
@@ -150,6 +189,82 @@ class RunSerializer(serializers.ModelSerializer):
             "entry",
         ]
 
+    @extend_schema_field(TimeEntrySerializer(allow_null=True))
     def get_entry(self, run: AutomationRun) -> dict | None:
         entry = getattr(run, "entry", None) if run.decision == run.Decision.LOG else None
         return TimeEntrySerializer(entry).data if entry is not None else None
+
+
+# --- the history (read-only) ------------------------------------------------------------------
+class KeyedNameSerializer(serializers.Serializer):
+    """A client or an automation: the automation service's key and the display name."""
+
+    key = serializers.CharField()
+    name = serializers.CharField(help_text="The display name (may be empty).")
+
+
+# Not added to RunSerializer itself: that one is the ingest's answer, kept exactly.
+class RunHistorySerializer(RunSerializer):
+    """A run in the history: the run, its decision and entry, its client and automation."""
+
+    client = KeyedNameSerializer()
+    automation = KeyedNameSerializer()
+
+    class Meta(RunSerializer.Meta):
+        fields = [
+            RunSerializer.Meta.fields[0],  # run_id
+            "client",
+            "automation",
+            *RunSerializer.Meta.fields[1:],
+        ]
+
+
+# Expects selectors.time_entries_history (run, client and automation joined in).
+class TimeEntryHistorySerializer(TimeEntrySerializer):
+    """A time entry in the history, with the run it logs and the run's client and automation."""
+
+    run_id = serializers.CharField(source="run.run_id")
+    reference = serializers.CharField(
+        source="run.reference_text",
+        help_text="The stable reference written in the entry's notes in the PSA.",
+    )
+    ticket_id = serializers.CharField(source="run.ticket_id")
+    client = KeyedNameSerializer(source="run.client")
+    automation = KeyedNameSerializer(source="run.automation")
+    started_by = serializers.CharField(
+        source="run.started_by", help_text="The e-mail of who started the automation."
+    )
+
+    class Meta(TimeEntrySerializer.Meta):
+        fields = [
+            "run_id",
+            "reference",
+            "ticket_id",
+            "client",
+            "automation",
+            "started_by",
+            "status",
+            "minutes",
+            "start",
+            "end",
+            "log_as",
+            "logged_as",
+            "psa_entry_id",
+            "attempts",
+            "error_class",
+            "error",
+            "created_at",
+            "posted_at",
+        ]
+
+
+# For the schema only: the shape of every error answer (see api.errors).
+class ErrorSerializer(serializers.Serializer):
+    """An error: what went wrong and, for invalid input, the reasons per field."""
+
+    detail = serializers.CharField(help_text="What went wrong, in words.")
+    errors = serializers.DictField(
+        required=False,
+        help_text="For invalid input: the reasons per field or query parameter, e.g. "
+        '{"ticket_id": ["..."]} (nested objects have their own fields).',
+    )

@@ -1,0 +1,168 @@
+"""Reads that several places need: the history as the API, its CSV export and the admin see it.
+
+Each selector returns a lazy queryset scoped to one tenant, with the related rows that its
+representation shows joined in (``select_related``), so that a page or an export costs the same
+number of queries whatever its size.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from django.db.models import Count, DateField, Max, QuerySet, Sum
+from django.db.models.functions import TruncMonth, TruncWeek
+from django.utils import timezone
+
+from timelogging.models import Automation, AutomationRun, Client, Tenant, TimeEntry
+
+# What a time entry's history row shows: the run it logs (run id, ticket, reference), the
+# run's client and automation (keys and names), and the tenant (the CSV's first column).
+TIME_ENTRY_HISTORY_RELATED = ("tenant", "run", "run__client", "run__automation")
+# The run's representation shows its entry (RunSerializer) and client/automation keys.
+RUN_HISTORY_RELATED = ("client", "automation", "entry")
+
+
+def time_entries_history(*, tenant: Tenant) -> QuerySet[TimeEntry]:
+    """A tenant's time entries, newest first, ordered as ``Index(tenant, -created_at, -id)``."""
+    return (
+        TimeEntry.objects.filter(tenant=tenant)
+        .select_related(*TIME_ENTRY_HISTORY_RELATED)
+        .order_by("-created_at", "-id")
+    )
+
+
+def automation_runs_history(*, tenant: Tenant) -> QuerySet[AutomationRun]:
+    """A tenant's runs, newest first, ordered as ``Index(tenant, -received_at, -id)``."""
+    return (
+        AutomationRun.objects.filter(tenant=tenant)
+        .select_related(*RUN_HISTORY_RELATED)
+        .order_by("-received_at", "-id")
+    )
+
+
+# --- reports: time logged and decisions, aggregated in the database --------------------------
+# Each selector is one GROUP BY query over the tenants given (the caller decides which tenants
+# a user may see), returning at most periods × (clients | automations | users) rows.
+
+ReportPeriod = Literal["week", "month"]
+ReportDimension = Literal["client", "automation", "psa_user"]
+
+# What each dimension groups by: the run's client or automation, or the entry's PSA user.
+_DIMENSIONS: dict[str, str] = {
+    "client": "run__client_id",
+    "automation": "run__automation_id",
+    "psa_user": "psa_user_ref",
+}
+
+
+@dataclass(frozen=True)
+class TimeLogged:
+    period: dt.date
+    key: str  # the client's or automation's id, or the PSA user's identifier
+    minutes: int
+    entries: int
+    name: str = ""  # PSA users only; clients and automations: ``report_names``
+
+
+@dataclass(frozen=True)
+class RunDecisions:
+    period: dt.date
+    decision: str
+    skip_reason: str
+    runs: int
+
+
+def _bucket(field: str, period: ReportPeriod) -> TruncWeek | TruncMonth:
+    # Truncated in the site's time zone (settings.TIME_ZONE), as a date: weeks start on Monday.
+    trunc = TruncWeek if period == "week" else TruncMonth
+    return trunc(field, output_field=DateField())
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def time_logged_by_period(
+    *,
+    tenant_ids: Collection[int],
+    start: dt.date,
+    end: dt.date,
+    period: ReportPeriod,
+    by: ReportDimension,
+) -> list[TimeLogged]:
+    """Minutes of posted entries per period and client / automation / PSA user, for entries
+    whose work started from ``start`` to ``end`` (inclusive dates): the entry's start is the
+    date the PSA shows, so these figures match the PSA's own time reports.
+
+    Read from indexes alone on PostgreSQL: the posted entries' ``entry_report`` index (tenant,
+    start, minutes, run, PSA user), joined to ``run_report`` (id, client, automation). Names
+    are not joined here (that would read the clients table for every entry): the caller asks
+    ``report_names`` for the few it shows.
+    """
+    key_field = _DIMENSIONS[by]
+    aggregates: dict[str, Any] = {"minutes": Sum("minutes"), "entries": Count("*")}
+    if by == "psa_user":
+        # The latest name of the PSA user (MAX: one value per group without grouping by it).
+        aggregates["name"] = Max("psa_user_name")
+    rows = (
+        TimeEntry.objects.filter(
+            tenant_id__in=list(tenant_ids),
+            status=TimeEntry.Status.POSTED,
+            start__gte=_day_start(start),
+            start__lt=_day_start(end + dt.timedelta(days=1)),
+        )
+        .annotate(bucket=_bucket("start", period))
+        .values("bucket", key_field)
+        .annotate(**aggregates)
+        .order_by()
+    )
+    return [
+        TimeLogged(
+            period=row["bucket"],
+            key=str(row[key_field]),
+            minutes=row["minutes"],
+            entries=row["entries"],
+            name=row.get("name") or "",
+        )
+        for row in rows
+    ]
+
+
+def report_names(*, by: ReportDimension, keys: Collection[str]) -> dict[str, str]:
+    """Display names of the clients or automations (by id) that a report shows."""
+    if by == "psa_user" or not keys:
+        return {}
+    model = Client if by == "client" else Automation
+    ids = [int(key) for key in keys if key.isdigit()]
+    rows = model.objects.filter(pk__in=ids).values_list("pk", "name", "key")
+    return {str(pk): name or key for pk, name, key in rows}
+
+
+def run_decisions_by_period(
+    *, tenant_ids: Collection[int], start: dt.date, end: dt.date, period: ReportPeriod
+) -> list[RunDecisions]:
+    """Runs logged and skipped (and why) per period, by the day they were received. Counted
+    from the ``run_tenant_recent`` index alone (it carries decision and skip reason)."""
+    rows = (
+        AutomationRun.objects.filter(
+            tenant_id__in=list(tenant_ids),
+            received_at__gte=_day_start(start),
+            received_at__lt=_day_start(end + dt.timedelta(days=1)),
+        )
+        .annotate(bucket=_bucket("received_at", period))
+        .values("bucket", "decision", "skip_reason")
+        .annotate(runs=Count("*"))
+        .order_by()
+    )
+    return [
+        RunDecisions(
+            period=row["bucket"],
+            decision=row["decision"],
+            skip_reason=row["skip_reason"],
+            runs=row["runs"],
+        )
+        for row in rows
+    ]
