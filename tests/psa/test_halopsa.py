@@ -566,9 +566,7 @@ def test_post_time_entry_failures(api, backend, status, body, expected):
 
 
 @pytest.mark.parametrize("ref", ["jdoe", "", "1", "-3"])
-def test_an_agent_ref_halo_cannot_take_is_a_user_error_without_a_request(
-    rsps, backend, ref
-):
+def test_an_agent_ref_halo_cannot_take_is_a_user_error_without_a_request(rsps, backend, ref):
     with pytest.raises(UserError, match="user mapping"):
         backend.post_time_entry(make_entry(user=PSAUser(ref=ref)))
     assert not rsps.calls

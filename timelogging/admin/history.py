@@ -15,12 +15,26 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from timelogging.admin.base import ExactSearchMixin, ReadOnlyAdminMixin, admin_link
+from timelogging.admin.exports import TimeEntryCSVExportMixin
+from timelogging.admin.filters import (
+    CreatedFilter,
+    EntryAutomationFilter,
+    EntryClientFilter,
+    ErrorClassFilter,
+    PSAUserFilter,
+    ReceivedFilter,
+    RunAutomationFilter,
+    RunClientFilter,
+    TenantFilter,
+)
+from timelogging.admin.paging import HistoryListMixin
+from timelogging.admin.reports import TimeReportMixin
 from timelogging.models import AutomationRun, PostAttempt, PSAConnection, TimeEntry
 from timelogging.services.delivery import entries_retry, queue_stats
 
 
 @admin.register(AutomationRun)
-class AutomationRunAdmin(ReadOnlyAdminMixin, ExactSearchMixin, admin.ModelAdmin):
+class AutomationRunAdmin(HistoryListMixin, ReadOnlyAdminMixin, ExactSearchMixin, admin.ModelAdmin):
     list_display = (
         "run_id",
         "tenant",
@@ -34,7 +48,16 @@ class AutomationRunAdmin(ReadOnlyAdminMixin, ExactSearchMixin, admin.ModelAdmin)
         "entry_link",
     )
     list_select_related = ("tenant", "client", "automation", "entry")
-    list_filter = ("decision", "skip_reason", "tenant")
+    # No filter here lists its choices from the runs table (see admin/filters.py).
+    list_filter = (
+        ReceivedFilter,
+        "decision",
+        "skip_reason",
+        TenantFilter,
+        RunClientFilter,
+        RunAutomationFilter,
+    )
+    indexed_sort_fields = ("received_at",)
     search_fields = ("run_id", "ticket_id")
     search_help_text = "Exact run id or ticket number."
     fieldsets = [
@@ -109,7 +132,14 @@ class PostAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(TimeEntry)
-class TimeEntryAdmin(ReadOnlyAdminMixin, ExactSearchMixin, admin.ModelAdmin):
+class TimeEntryAdmin(
+    TimeEntryCSVExportMixin,
+    TimeReportMixin,
+    HistoryListMixin,
+    ReadOnlyAdminMixin,
+    ExactSearchMixin,
+    admin.ModelAdmin,
+):
     list_display = (
         "run_link",
         "tenant",
@@ -121,9 +151,20 @@ class TimeEntryAdmin(ReadOnlyAdminMixin, ExactSearchMixin, admin.ModelAdmin):
         "psa_entry_id",
         "attempts",
         "short_error",
+        "created_at",
     )
     list_select_related = ("run", "tenant")
-    list_filter = ("status", "error_class", "tenant")
+    # No filter here lists its choices from the entries table (see admin/filters.py).
+    list_filter = (
+        CreatedFilter,
+        "status",
+        ErrorClassFilter,
+        PSAUserFilter,
+        TenantFilter,
+        EntryClientFilter,
+        EntryAutomationFilter,
+    )
+    indexed_sort_fields = ("created_at",)
     search_fields = ("run__run_id", "run__ticket_id", "psa_entry_id")
     search_help_text = "Exact run id, ticket number or PSA entry id."
     inlines = [PostAttemptInline]

@@ -1,0 +1,301 @@
+"""Reports: time logged per client, automation and PSA user, by week or month, and how many
+runs were logged or skipped and why, for one tenant and a date range. Charts are inline SVG
+(``charts.py``); the figures come from ``selectors`` (aggregated in the database: six
+queries whatever the range or the number of clients).
+
+Which tenants a user may report on is decided in one place (``report_tenants``): superusers
+choose any tenant; staff and auditors see their own tenant (``StaffProfile``); anyone else
+none. The selectors take tenant ids, never a request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from django import forms
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
+from django.utils.safestring import SafeString
+
+from timelogging.admin.charts import bar_list_chart, column_chart
+from timelogging.models import AutomationRun, StaffProfile, Tenant
+from timelogging.selectors import (
+    ReportDimension,
+    ReportPeriod,
+    TimeLogged,
+    report_names,
+    run_decisions_by_period,
+    time_logged_by_period,
+)
+
+MAX_DAYS = 3 * 366  # 157 weekly columns at most: the page stays readable and bounded
+TOP = 12  # rows per table and chart; the rest are summed as "Other"
+
+
+def report_tenants(user: Any) -> QuerySet[Tenant]:
+    """The tenants ``user`` may see reports of."""
+    if user.is_superuser:
+        return Tenant.objects.all()
+    return Tenant.objects.filter(
+        pk__in=StaffProfile.objects.filter(user_id=user.pk).values("tenant_id")
+    )
+
+
+def default_range(period: ReportPeriod, today: dt.date) -> tuple[dt.date, dt.date]:
+    """The last 12 weeks (from a Monday) or the last 12 months (from the 1st), to today."""
+    if period == "month":
+        month = today.year * 12 + today.month - 1 - 11
+        return dt.date(month // 12, month % 12 + 1, 1), today
+    monday = today - dt.timedelta(days=today.weekday())
+    return monday - dt.timedelta(weeks=11), today
+
+
+class ReportForm(forms.Form):
+    tenant = forms.ModelChoiceField(queryset=Tenant.objects.none(), empty_label="Choose a tenant")
+    period = forms.ChoiceField(choices=[("week", "By week"), ("month", "By month")], required=False)
+    start = forms.DateField(
+        label="From",
+        required=False,
+        widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}),
+    )
+    end = forms.DateField(
+        label="To",
+        required=False,
+        widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}),
+    )
+
+    def __init__(self, *args: Any, tenants: QuerySet[Tenant], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["tenant"].queryset = tenants  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        period = data.get("period") or "week"
+        start, end = default_range(period, timezone.localdate())
+        data["period"] = period
+        data["start"] = data.get("start") or start
+        data["end"] = data.get("end") or end
+        if data["end"] < data["start"]:
+            raise forms.ValidationError("“To” is before “From”.")
+        if (data["end"] - data["start"]).days > MAX_DAYS:
+            raise forms.ValidationError("Choose a range of at most three years.")
+        return data
+
+
+def period_starts(start: dt.date, end: dt.date, period: ReportPeriod) -> list[dt.date]:
+    """Every week (Monday) or month (1st) that overlaps ``start``..``end``: the columns, with
+    the empty ones too (no data is a zero, not a missing column)."""
+    if period == "week":
+        first = start - dt.timedelta(days=start.weekday())
+        return [first + dt.timedelta(weeks=i) for i in range((end - first).days // 7 + 1)]
+    months = []
+    month = start.year * 12 + start.month - 1
+    while (day := dt.date(month // 12, month % 12 + 1, 1)) <= end:
+        months.append(day)
+        month += 1
+    return months
+
+
+def period_label(day: dt.date, period: ReportPeriod) -> str:
+    return day.strftime("%b %Y") if period == "month" else day.strftime("%d %b").lstrip("0")
+
+
+@dataclass(frozen=True)
+class TableRow:
+    name: str
+    hours: list[float]  # per period
+    total: float
+    entries: int
+
+
+def pivot(
+    rows: Iterable[TimeLogged],
+    periods: Sequence[dt.date],
+    *,
+    names: Callable[[list[str]], dict[str, str]] | None = None,
+    top: int = TOP,
+) -> list[TableRow]:
+    """Rows per key with a column per period, largest total first; beyond ``top``, one
+    "Other" row sums the rest (a tenant has thousands of clients). ``names`` looks up the
+    display names of the keys shown (one query for the few shown, not one per row)."""
+    column = {day: i for i, day in enumerate(periods)}
+    minutes: dict[str, list[int]] = defaultdict(lambda: [0] * len(periods))
+    row_names: dict[str, str] = {}
+    entries: dict[str, int] = defaultdict(int)
+    for row in rows:
+        minutes[row.key][column[row.period]] += row.minutes
+        entries[row.key] += row.entries
+        if row.name:
+            row_names[row.key] = row.name
+    ranked = sorted(minutes, key=lambda key: (-sum(minutes[key]), key))
+    shown, rest = ranked[:top], ranked[top:]
+    looked_up = names(shown) if names and shown else {}
+    table = [
+        _row(
+            looked_up.get(key) or row_names.get(key) or key or "(none)", minutes[key], entries[key]
+        )
+        for key in shown
+    ]
+    if rest:
+        summed = [sum(minutes[key][i] for key in rest) for i in range(len(periods))]
+        table.append(_row(f"Other ({len(rest)})", summed, sum(entries[key] for key in rest)))
+    return table
+
+
+def _names(by: ReportDimension, keys: list[str]) -> dict[str, str]:
+    return report_names(by=by, keys=keys)
+
+
+def _row(name: str, minutes: list[int], entries: int) -> TableRow:
+    return TableRow(
+        name=name, hours=[m / 60 for m in minutes], total=sum(minutes) / 60, entries=entries
+    )
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    chart: SafeString
+    rows: list[TableRow]
+
+
+def time_report_context(
+    *, tenant_ids: list[int], start: dt.date, end: dt.date, period: ReportPeriod
+) -> dict[str, Any]:
+    """Everything the page shows, for the given tenants and range."""
+    periods = period_starts(start, end, period)
+    labels = [period_label(day, period) for day in periods]
+    unit = "h"
+    sections = []
+    per_period = [0.0] * len(periods)
+    total_entries = 0
+    dimensions: list[tuple[ReportDimension, str]] = [
+        ("client", "Clients"),
+        ("automation", "Automations"),
+        ("psa_user", "PSA users"),
+    ]
+    for by, title in dimensions:
+        rows = time_logged_by_period(
+            tenant_ids=tenant_ids, start=start, end=end, period=period, by=by
+        )
+        table = pivot(rows, periods, names=partial(_names, by))
+        if by == "client":  # every posted entry has exactly one client: the totals
+            for row in table:
+                per_period = [a + b for a, b in zip(per_period, row.hours, strict=True)]
+                total_entries += row.entries
+        chart = bar_list_chart(
+            title=f"Time logged per {title.lower().rstrip('s')}",
+            # Not the "Other" row: a thousand small clients together would dwarf the top ones.
+            items=[(row.name, row.total) for row in table[:TOP]],
+            unit=unit,
+        )
+        sections.append(Section(title=title, chart=chart, rows=table))
+
+    decisions = run_decisions_by_period(tenant_ids=tenant_ids, start=start, end=end, period=period)
+    column = {day: i for i, day in enumerate(periods)}
+    logged = [0] * len(periods)
+    skipped = [0] * len(periods)
+    reasons: dict[str, int] = defaultdict(int)
+    for d in decisions:
+        if d.decision == AutomationRun.Decision.LOG:
+            logged[column[d.period]] += d.runs
+        else:
+            skipped[column[d.period]] += d.runs
+            reasons[d.skip_reason] += d.runs
+    runs_total = sum(logged) + sum(skipped)
+    skipped_total = sum(skipped)
+    reason_labels = dict(AutomationRun.SkipReason.choices)
+    reason_rows = [
+        (reason_labels.get(reason, reason or "(none)"), n, 100 * n / skipped_total)
+        for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1])
+    ]
+    return {
+        "period": period,
+        "start": start,
+        "end": end,
+        "labels": labels,
+        "total_hours": sum(per_period),
+        "total_entries": total_entries,
+        "runs_total": runs_total,
+        "runs_logged": sum(logged),
+        "runs_skipped": skipped_total,
+        "logged_percent": 100 * sum(logged) / runs_total if runs_total else 0,
+        "time_zone": timezone.get_current_timezone_name(),
+        "time_chart": column_chart(
+            title=f"Time logged per {period}",
+            labels=labels,
+            series=[("Time logged", per_period)],
+            unit=unit,
+        ),
+        "runs_chart": column_chart(
+            title=f"Runs logged and skipped per {period}",
+            labels=labels,
+            series=[("Logged", logged), ("Skipped", skipped)],
+            unit="runs",
+        ),
+        "reasons_chart": bar_list_chart(
+            title="Why runs were skipped",
+            items=[(label, n) for label, n, _ in reason_rows],
+            unit="runs",
+        ),
+        "reason_rows": reason_rows,
+        "sections": sections,
+    }
+
+
+class TimeReportMixin:
+    """For TimeEntryAdmin: the "Reports" page beside the changelist (``get_urls``)."""
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view(self.reports_view)  # type: ignore[attr-defined]
+        return [
+            path("reports/", view, name="timelogging_timeentry_reports"),
+            *super().get_urls(),  # type: ignore[misc]
+        ]
+
+    def reports_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):  # type: ignore[attr-defined]
+            raise PermissionDenied
+        tenants = report_tenants(request.user)
+        data = request.GET.copy()
+        if "tenant" not in data and len(own := list(tenants.values_list("pk", flat=True)[:2])) == 1:
+            data["tenant"] = str(own[0])  # staff of one tenant: no need to choose
+        # Show the range in force in the form (the default one when none was given).
+        period = data.get("period") if data.get("period") in ("week", "month") else "week"
+        start, end = default_range(period, timezone.localdate())
+        data.setdefault("period", period)
+        if not data.get("start"):
+            data["start"] = start.isoformat()
+        if not data.get("end"):
+            data["end"] = end.isoformat()
+        form = ReportForm(data if "tenant" in data else None, tenants=tenants)
+        if not form.is_bound:
+            form = ReportForm(
+                initial={"period": period, "start": start, "end": end}, tenants=tenants
+            )
+        context: dict[str, Any] = {
+            **self.admin_site.each_context(request),  # type: ignore[attr-defined]
+            "opts": self.model._meta,  # type: ignore[attr-defined]
+            "title": "Reports",
+            "form": form,
+            "report": None,
+        }
+        if form.is_valid():
+            tenant = form.cleaned_data["tenant"]
+            context["tenant"] = tenant
+            context["report"] = time_report_context(
+                tenant_ids=[tenant.pk],
+                start=form.cleaned_data["start"],
+                end=form.cleaned_data["end"],
+                period=form.cleaned_data["period"],
+            )
+        return TemplateResponse(request, "admin/timelogging/timeentry/reports.html", context)
