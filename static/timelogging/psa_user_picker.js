@@ -104,6 +104,9 @@
       if (!user) {
         return;
       }
+      // A search still pending (typed just before the choice) must not reopen the list.
+      clearTimeout(timer);
+      latest += 1;
       refInput.value = user.ref;
       if (nameInput) {
         nameInput.value = user.name;

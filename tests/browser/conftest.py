@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
+ARTIFACTS = Path(
+    os.environ.get("PIADESK_TEST_ARTIFACTS") or Path(settings.BASE_DIR) / "test-artifacts"
+)
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",  # CI runs as root
@@ -71,7 +73,8 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def shots(request):
-    """``shot(name)`` saves a screenshot of the current page; kept when the test fails."""
+    """``shot(name)`` saves a screenshot of the current page; kept when the test fails (or
+    always with ``PIADESK_KEEP_SHOTS=1``, to look at the pages)."""
     folder = ARTIFACTS / request.node.name
     shutil.rmtree(folder, ignore_errors=True)
     pages = []
@@ -91,7 +94,7 @@ def shots(request):
                 shot("at-failure")
             except Exception:  # the page may be gone; keep what we have
                 pass
-    else:
+    elif not os.environ.get("PIADESK_KEEP_SHOTS"):
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -182,25 +182,53 @@ def _claim(*, entry_id: int) -> tuple[TimeEntry, PSAConnection] | str:
 def _resolve_user(
     *, entry: TimeEntry, connection: PSAConnection, backend: PSABackend
 ) -> tuple[PSAUser, Ticket | None]:
+    return psa_user_resolve(
+        log_as=entry.log_as,
+        ticket_id=entry.run.ticket_id,
+        started_by=entry.run.started_by,
+        specified_ref=entry.psa_user_ref,
+        specified_name=entry.psa_user_name,
+        connection=connection,
+        backend=backend,
+    )
+
+
+def psa_user_resolve(
+    *,
+    log_as: str,
+    ticket_id: str,
+    started_by: str,
+    specified_ref: str,
+    specified_name: str,
+    connection: PSAConnection,
+    backend: PSABackend,
+    remember: bool = True,
+) -> tuple[PSAUser, Ticket | None]:
+    """Who an entry is logged as (and the ticket, when it was read to find out).
+
+    Raises ``UserError`` when there is no usable user, another ``PSAError`` when the PSA cannot
+    be asked. ``remember=False`` (the settings page's preview) leaves the e-mail → PSA user
+    mappings as they are: a preview writes nothing.
+    """
     vendor = connection.vendor_label
-    if entry.log_as == Tenant.LogAs.SPECIFIED:
-        if not entry.psa_user_ref:
+    if log_as == Tenant.LogAs.SPECIFIED:
+        if not specified_ref:
             raise UserError(
                 "“Log time entries as” is a specified PSA user, but no user is chosen: "
                 "choose one in Tenant settings."
             )
-        return PSAUser(ref=entry.psa_user_ref, name=entry.psa_user_name), None
+        return PSAUser(ref=specified_ref, name=specified_name), None
 
-    if entry.log_as == Tenant.LogAs.ASSIGNEE:
-        ticket = backend.get_ticket(entry.run.ticket_id)
+    if log_as == Tenant.LogAs.ASSIGNEE:
+        ticket = backend.get_ticket(ticket_id)
         if ticket.assignee is None:
             raise UserError(
-                f"Ticket #{entry.run.ticket_id} has no assignee in {vendor}: assign it, or "
+                f"Ticket #{ticket_id} has no assignee in {vendor}: assign it, or "
                 "choose another “Log time entries as” option."
             )
         return ticket.assignee, ticket
 
-    email = entry.run.started_by
+    email = started_by
     mapping = PSAUserMapping.objects.filter(connection=connection, email=email).first()
     if mapping is not None:
         return PSAUser(ref=mapping.psa_user_ref, name=mapping.psa_user_name, email=email), None
@@ -210,16 +238,17 @@ def _resolve_user(
             f"No active {vendor} user has the e-mail {email}: set that e-mail on the user in "
             f"{vendor}, or add a PSA user mapping for it."
         )
-    PSAUserMapping.objects.update_or_create(
-        connection=connection,
-        email=email,
-        defaults={
-            "tenant_id": entry.tenant_id,
-            "psa_user_ref": user.ref,
-            "psa_user_name": user.name,
-            "source": PSAUserMapping.Source.RESOLVED,
-        },
-    )
+    if remember:
+        PSAUserMapping.objects.update_or_create(
+            connection=connection,
+            email=email,
+            defaults={
+                "tenant_id": connection.tenant_id,
+                "psa_user_ref": user.ref,
+                "psa_user_name": user.name,
+                "source": PSAUserMapping.Source.RESOLVED,
+            },
+        )
     return user, None
 
 

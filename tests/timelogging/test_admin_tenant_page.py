@@ -1,0 +1,500 @@
+"""The Tenant Settings page as a product page (admin/tenant_page.py), server side: the changes
+listed on save, the preview endpoint and service, the PSA connection panel and its test.
+
+The browser drives the same page in tests/browser/test_tenant_settings_page.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import responses
+from django.contrib.auth.models import Permission, User
+from django.utils import timezone
+
+from tests.factories import (
+    AutomationFactory,
+    ClientFactory,
+    PSAConnectionFactory,
+    TagFactory,
+    TenantFactory,
+)
+from tests.timelogging.admin_support import admin_url, changeform_data, messages_text
+from tests.timelogging.psa_mocks import API, SITE, connectwise, member
+from timelogging.forms import TAGS_REQUIRED
+from timelogging.models import (
+    Automation,
+    AutomationRun,
+    PSAUserMapping,
+    RequestBudget,
+    Tenant,
+)
+from timelogging.services.decision import SettingsInForce
+from timelogging.services.preview import PreviewRun, settings_preview
+
+pytestmark = pytest.mark.django_db
+
+JDOE = member("jdoe", "John", "Doe", "john.doe@demo-msp.example")
+NOW = dt.datetime(2026, 5, 1, 12, 30, 40, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def tenant():
+    tenant = TenantFactory(
+        name="Acme MSP",
+        time_logging_enabled=False,
+        apply_to=Tenant.ApplyTo.NONE,
+        log_as=Tenant.LogAs.STARTER,
+    )
+    PSAConnectionFactory(tenant=tenant, name="Acme's ConnectWise")
+    return tenant
+
+
+@pytest.fixture
+def catalog(tenant):
+    tag = TagFactory(tenant=tenant, name="Time Logging")
+    contoso = ClientFactory(tenant=tenant, key="contoso", name="Contoso", tags=[tag])
+    fabrikam = ClientFactory(tenant=tenant, key="fabrikam", name="Fabrikam")
+    reset = AutomationFactory(tenant=tenant, key="reset-password", name="Reset password")
+    onboard = AutomationFactory(tenant=tenant, key="onboard", name="Onboard user")
+    return {
+        "tag": tag,
+        "contoso": contoso,
+        "fabrikam": fabrikam,
+        "reset": reset,
+        "onboard": onboard,
+    }
+
+
+def _page(admin_client, tenant):
+    response = admin_client.get(admin_url(tenant, "change"))
+    assert response.status_code == 200
+    return response
+
+
+def _row(response, automation: Automation) -> str:
+    """The automation inline's prefix of ``automation``'s row."""
+    for inline in response.context["inline_admin_formsets"]:
+        for form in inline.formset.forms:
+            if form.instance.pk == automation.pk:
+                return form.prefix
+    raise AssertionError(f"no row for {automation}")
+
+
+# --- "Saved. …" ------------------------------------------------------------------------------
+def test_saving_lists_what_changed(admin_client, tenant, catalog):
+    page = _page(admin_client, tenant)
+    reset, onboard = _row(page, catalog["reset"]), _row(page, catalog["onboard"])
+    data = changeform_data(
+        page,
+        time_logging_enabled="True",
+        apply_to="tags",
+        apply_tags=[str(catalog["tag"].pk)],
+        **{f"{reset}-minutes": "20", f"{onboard}-log_time": None, "tag_set-1-name": "Ad-hoc"},
+    )
+    response = admin_client.post(admin_url(tenant, "change"), data, follow=True)
+    assert (
+        "Saved. Status: No → Yes; Apply to: None → Based on Tag (Time Logging); "
+        "Onboard user: real duration → off; Reset password: real duration → 20 minutes; "
+        "Tag added: Ad-hoc." in messages_text(response)
+    )
+
+    page = _page(admin_client, tenant)
+    data = changeform_data(
+        page,
+        apply_to="all",
+        log_as="assignee",
+        **{f"{_row(page, catalog['reset'])}-log_time": None, "name": "Acme"},
+    )
+    response = admin_client.post(admin_url(tenant, "change"), data, follow=True)
+    assert (
+        "Saved. Name: Acme MSP → Acme; Apply to: Based on Tag (Time Logging) → All Clients; "
+        "Log time entries as: The user who started the automation → The ticket assignee; "
+        "Reset password: 20 minutes → off." in messages_text(response)
+    )
+
+
+def test_saving_without_changes_says_so(admin_client, tenant, catalog):
+    response = admin_client.post(
+        admin_url(tenant, "change"), changeform_data(_page(admin_client, tenant)), follow=True
+    )
+    assert "Saved. Nothing changed." in messages_text(response)
+
+
+def test_saving_the_specified_user_names_them(admin_client, tenant, catalog):
+    with connectwise(member("timelogging", "Time", "Logging")):
+        response = admin_client.post(
+            admin_url(tenant, "change"),
+            changeform_data(
+                _page(admin_client, tenant),
+                log_as="specified",
+                specified_psa_user_ref="timelogging",
+                specified_psa_user_name="",
+            ),
+            follow=True,
+        )
+    assert (
+        "Saved. Log time entries as: The user who started the automation → A specified PSA "
+        "user (Time Logging, timelogging)." in messages_text(response)
+    )
+
+
+def test_an_invalid_save_lists_nothing(admin_client, tenant, catalog):
+    data = changeform_data(_page(admin_client, tenant), apply_to="tags", apply_tags=[])
+    response = admin_client.post(admin_url(tenant, "change"), data)
+    assert response.status_code == 200  # the page again, with the error next to the tags
+    assert response.context["adminform"].form.errors["apply_tags"] == [TAGS_REQUIRED]
+    assert not any(m.startswith("Saved.") for m in messages_text(response))
+
+
+# --- the page --------------------------------------------------------------------------------
+def test_the_page_has_the_panels_and_the_script(admin_client, tenant, catalog):
+    html = _page(admin_client, tenant).content.decode()
+    assert 'id="psa-connection-panel"' in html
+    assert "Acme&#x27;s ConnectWise" in html and "Healthy" in html
+    assert f"/admin/timelogging/tenant/{tenant.pk}/test-connection/" in html
+    assert 'id="tenant-preview"' in html
+    assert f'data-preview-url="/admin/timelogging/tenant/{tenant.pk}/preview/"' in html
+    assert "timelogging/tenant_settings.js" in html
+    assert "timelogging/tenant_settings.css" in html
+    assert 'placeholder="real duration"' in html
+
+
+def test_the_panel_says_why_a_connection_is_paused(admin_client, tenant):
+    tenant.psaconnection_set.update(
+        paused_at=timezone.now(), pause_reason="ConnectWise refused the API keys."
+    )
+    html = _page(admin_client, tenant).content.decode()
+    assert "Paused" in html and "ConnectWise refused the API keys." in html
+
+
+def test_the_panel_offers_to_add_a_connection_when_there_is_none(admin_client):
+    tenant = TenantFactory()
+    html = _page(admin_client, tenant).content.decode()
+    assert "No PSA connection — " in html
+    assert f"/admin/timelogging/psaconnection/add/?tenant={tenant.pk}" in html
+
+
+def test_a_new_tenant_page_has_no_panels(admin_client):
+    html = admin_client.get(admin_url(Tenant, "add")).content.decode()
+    assert 'id="psa-connection-panel"' not in html
+    assert 'id="tenant-preview"' not in html
+
+
+# --- Test connection -------------------------------------------------------------------------
+def test_test_connection_answers_json_for_the_script(admin_client, tenant):
+    url = f"/admin/timelogging/tenant/{tenant.pk}/test-connection/"
+    with connectwise() as mock:
+        mock.get(f"{API}system/info", json={"version": "v2025.1"})
+        response = admin_client.post(url, HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    assert response.json()["ok"] is True
+    assert "Acme's ConnectWise" in response.json()["message"]
+
+
+def test_test_connection_without_javascript_comes_back_with_a_message(admin_client, tenant):
+    url = f"/admin/timelogging/tenant/{tenant.pk}/test-connection/"
+    with responses.RequestsMock() as mock:
+        mock.get(f"{SITE}/login/companyinfo/acme", status=401)
+        response = admin_client.post(url, follow=True)
+    assert response.redirect_chain[-1][0] == admin_url(tenant, "change")
+    [message] = [m for m in messages_text(response) if "Test of" in m]
+    assert message.startswith("Test of “Acme's ConnectWise” failed:")
+
+
+def test_test_connection_is_a_post_for_those_who_may_change(client, admin_client, tenant):
+    url = f"/admin/timelogging/tenant/{tenant.pk}/test-connection/"
+    assert admin_client.get(url).status_code == 405
+    viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_tenant"))
+    client.force_login(viewer)
+    assert client.post(url).status_code in (403, 404)
+
+
+# --- Preview endpoint ------------------------------------------------------------------------
+def _preview_data(admin_client, tenant, catalog, **changes):
+    page = _page(admin_client, tenant)
+    data = changeform_data(page)
+    data.update(
+        {
+            "preview-client": str(catalog["contoso"].pk),
+            "preview-automation": str(catalog["reset"].pk),
+            "preview-started_by": "john.doe@demo-msp.example",
+            "preview-ticket": "1001",
+            "preview-duration": "5",
+        }
+    )
+    rows = {"reset": _row(page, catalog["reset"])}
+    for key, value in changes.items():
+        key = key.replace("RESET", rows["reset"])
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
+    return data
+
+
+def _preview(admin_client, tenant, data, **headers):
+    return admin_client.post(
+        f"/admin/timelogging/tenant/{tenant.pk}/preview/",
+        data,
+        HTTP_ACCEPT=headers.get("accept", "application/json"),
+    )
+
+
+def test_preview_uses_the_settings_on_screen_not_the_saved_ones(admin_client, tenant, catalog):
+    data = _preview_data(
+        admin_client,
+        tenant,
+        catalog,
+        time_logging_enabled="True",
+        apply_to="all",
+        **{"RESET-minutes": "20"},
+    )
+    with connectwise(JDOE) as mock:
+        response = _preview(admin_client, tenant, data)
+    assert response.status_code == 200, response.content
+    answer = response.json()
+    assert answer["log"] is True
+    assert answer["minutes"] == 20
+    assert answer["minutes_why"] == "set for “Reset password”"
+    assert answer["user"] == {"ref": "jdoe", "name": "John Doe", "text": "John Doe (jdoe)"}
+    assert answer["user_error"] == ""
+    # A 5-minute run that ends now, logged as 20 minutes, would end in the future.
+    assert "ConnectWise PSA refuses time in the future" in answer["shift"]
+    start, end = (
+        dt.datetime.fromisoformat(answer["start"]),
+        dt.datetime.fromisoformat(answer["end"]),
+    )
+    assert end - start == dt.timedelta(minutes=20)
+    assert end <= timezone.now()
+    assert "Would be logged." in answer["html"] and "John Doe (jdoe)" in answer["html"]
+    assert len(mock.calls) >= 1  # the member was looked up in the PSA
+    # Nothing saved, nothing remembered.
+    tenant.refresh_from_db()
+    assert (tenant.time_logging_enabled, tenant.apply_to) == (False, Tenant.ApplyTo.NONE)
+    assert Automation.objects.get(pk=catalog["reset"].pk).minutes is None
+    assert not PSAUserMapping.objects.exists()
+    # The look-ups count against the connection's request budget.
+    assert RequestBudget.objects.get().used == len(mock.calls)
+
+
+@pytest.mark.parametrize(
+    ("changes", "skip_reason"),
+    [
+        ({}, "status_off"),
+        ({"time_logging_enabled": "True"}, "apply_to_none"),
+        (
+            {"time_logging_enabled": "True", "apply_to": "tags", "preview-client": "FABRIKAM"},
+            "client_not_in_scope",
+        ),
+        (
+            {"time_logging_enabled": "True", "apply_to": "all", "RESET-log_time": None},
+            "automation_off",
+        ),
+    ],
+)
+def test_preview_says_why_a_run_would_not_be_logged(
+    admin_client, tenant, catalog, changes, skip_reason
+):
+    if changes.get("preview-client") == "FABRIKAM":
+        changes = {**changes, "preview-client": str(catalog["fabrikam"].pk)}
+    if changes.get("apply_to") == "tags":
+        changes = {**changes, "apply_tags": [str(catalog["tag"].pk)]}
+    data = _preview_data(admin_client, tenant, catalog, **changes)
+    with responses.RequestsMock():  # no PSA request for a run that is not logged
+        response = _preview(admin_client, tenant, data)
+    answer = response.json()
+    assert answer["log"] is False
+    assert answer["skip_reason"] == skip_reason
+    assert answer["reason"] == AutomationRun.SkipReason(skip_reason).label
+    assert answer["reason"] in answer["html"]
+
+
+def test_preview_reports_what_the_page_would_refuse(admin_client, tenant, catalog):
+    data = _preview_data(
+        admin_client,
+        tenant,
+        catalog,
+        time_logging_enabled="True",
+        apply_to="tags",
+        apply_tags=[],
+        **{"RESET-minutes": "0"},
+    )
+    answer = _preview(admin_client, tenant, data).json()
+    assert answer["skip_reason"] == "client_not_in_scope"
+    assert f"Tags: {TAGS_REQUIRED}" in answer["problems"]
+    assert any(p.startswith("Reset password: Minutes: Enter a number") for p in answer["problems"])
+
+
+def test_preview_of_the_ticket_assignee_and_an_unknown_ticket(admin_client, tenant, catalog):
+    data = _preview_data(admin_client, tenant, catalog, time_logging_enabled="True", apply_to="all")
+    data["log_as"] = "assignee"
+    with connectwise() as mock:
+        mock.get(
+            f"{API}service/tickets/1001",
+            json={"id": 1001, "owner": {"id": 7, "identifier": "asmith", "name": "Alice Smith"}},
+        )
+        mock.get(f"{API}service/tickets/999", status=404, json={"message": "not found"})
+        answer = _preview(admin_client, tenant, data).json()
+        assert answer["user"]["text"] == "Alice Smith (asmith)"
+        data["preview-ticket"] = "999"
+        answer = _preview(admin_client, tenant, data).json()
+    assert answer["log"] is True and answer["user"] is None
+    assert answer["user_error"] == "ConnectWise has no ticket #999"
+    data["preview-ticket"] = ""
+    answer = _preview(admin_client, tenant, data).json()
+    assert answer["user_error"] == "Enter a ticket id to look up its assignee."
+
+
+def test_preview_of_a_specified_user_asks_nothing(admin_client, tenant, catalog):
+    data = _preview_data(
+        admin_client,
+        tenant,
+        catalog,
+        time_logging_enabled="True",
+        apply_to="all",
+        log_as="specified",
+        specified_psa_user_ref="timelogging",
+        specified_psa_user_name="Time Logging",
+    )
+    with responses.RequestsMock():  # no request: the user is the one chosen on screen
+        answer = _preview(admin_client, tenant, data).json()
+    assert answer["user"]["text"] == "Time Logging (timelogging)"
+
+
+def test_preview_shows_a_psa_failure_as_words(admin_client, tenant, catalog):
+    data = _preview_data(admin_client, tenant, catalog, time_logging_enabled="True", apply_to="all")
+    with responses.RequestsMock() as mock:
+        mock.get(f"{SITE}/login/companyinfo/acme", status=503, body="down for maintenance")
+        response = _preview(admin_client, tenant, data)
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["log"] is True and answer["user"] is None
+    assert answer["user_error"]
+
+
+def test_preview_without_a_connection_says_so(admin_client, catalog, tenant):
+    tenant.psaconnection_set.all().delete()
+    data = _preview_data(admin_client, tenant, catalog, time_logging_enabled="True", apply_to="all")
+    answer = _preview(admin_client, tenant, data).json()
+    assert answer["log"] is True
+    assert answer["notes"] == [
+        "The tenant has no active PSA connection: nothing can be posted until one is added."
+    ]
+
+
+def test_preview_input_errors_are_a_400_naming_the_field(admin_client, tenant, catalog):
+    data = _preview_data(
+        admin_client, tenant, catalog, **{"preview-duration": "0", "preview-ticket": "abc"}
+    )
+    response = _preview(admin_client, tenant, data)
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert set(errors) == {"Run duration", "Ticket"}
+    # Another tenant's client is not a choice.
+    other = ClientFactory()
+    data = _preview_data(admin_client, tenant, catalog, **{"preview-client": str(other.pk)})
+    assert set(_preview(admin_client, tenant, data).json()["errors"]) == {"Client"}
+
+
+def test_preview_without_javascript_is_a_page(admin_client, tenant, catalog):
+    data = _preview_data(admin_client, tenant, catalog)
+    response = _preview(admin_client, tenant, data, accept="text/html")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Would not be logged." in html
+    assert AutomationRun.SkipReason.STATUS_OFF.label in html
+    assert admin_url(tenant, "change") in html
+
+
+def test_preview_is_a_post_for_those_who_may_change(client, admin_client, tenant, catalog):
+    url = f"/admin/timelogging/tenant/{tenant.pk}/preview/"
+    assert admin_client.get(url).status_code == 405
+    viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_tenant"))
+    client.force_login(viewer)
+    assert client.post(url, {}).status_code in (403, 404)
+
+
+# --- the service -----------------------------------------------------------------------------
+def _run(**overrides):
+    values = {
+        "client_tag_ids": frozenset(),
+        "automation_name": "Reset password",
+        "automation_log_time": True,
+        "automation_minutes": None,
+        "started_by": "john.doe@demo-msp.example",
+        "ticket_id": "1001",
+        "duration": dt.timedelta(minutes=5),
+    }
+    return PreviewRun(**{**values, **overrides})
+
+
+ON = SettingsInForce(enabled=True, apply_to="all", apply_tag_ids=frozenset(), log_as="starter")
+
+
+def test_the_run_ends_at_the_start_of_the_current_minute(tenant):
+    with connectwise(JDOE):
+        preview = settings_preview(
+            tenant=tenant, settings=ON, specified_ref="", specified_name="", run=_run(), now=NOW
+        )
+    assert (preview.start, preview.end) == (
+        dt.datetime(2026, 5, 1, 12, 25, tzinfo=dt.UTC),
+        dt.datetime(2026, 5, 1, 12, 30, tzinfo=dt.UTC),
+    )
+    assert preview.shift == ""
+    assert preview.window_text == "2026-05-01 12:25–12:30 UTC"
+    assert preview.minutes_why == (
+        "no minutes set for “Reset password”: the run's real duration, rounded up to whole minutes"
+    )
+
+
+def test_connectwise_moves_a_future_window_back(tenant):
+    with connectwise(JDOE):
+        preview = settings_preview(
+            tenant=tenant,
+            settings=ON,
+            specified_ref="",
+            specified_name="",
+            run=_run(automation_minutes=20),
+            now=NOW,
+        )
+    assert (preview.start, preview.end) == (
+        dt.datetime(2026, 5, 1, 12, 10, tzinfo=dt.UTC),
+        dt.datetime(2026, 5, 1, 12, 30, tzinfo=dt.UTC),
+    )
+    assert preview.shift == (
+        "ConnectWise PSA refuses time in the future: the entry would end at 12:45, after now "
+        "(12:30 UTC), so it is moved back to 12:10–12:30 UTC, keeping its 20 minutes."
+    )
+
+
+def test_an_unknown_starter_is_said_in_the_psas_words(tenant):
+    with connectwise():  # no member has the e-mail
+        preview = settings_preview(
+            tenant=tenant, settings=ON, specified_ref="", specified_name="", run=_run(), now=NOW
+        )
+    assert preview.user is None
+    assert preview.user_error.startswith(
+        "No active ConnectWise PSA user has the e-mail john.doe@demo-msp.example"
+    )
+
+
+def test_a_staff_mapping_wins_as_when_posting(tenant):
+    connection = tenant.psaconnection_set.get()
+    PSAUserMapping.objects.create(
+        tenant=tenant,
+        connection=connection,
+        email="john.doe@demo-msp.example",
+        psa_user_ref="johnd",
+        psa_user_name="John D.",
+        source=PSAUserMapping.Source.MANUAL,
+    )
+    with connectwise() as mock:
+        preview = settings_preview(
+            tenant=tenant, settings=ON, specified_ref="", specified_name="", run=_run(), now=NOW
+        )
+    assert preview.user_text == "John D. (johnd)"
+    assert not [c for c in mock.calls if "members" in c.request.url]

@@ -1,0 +1,428 @@
+"""The Tenant Settings page as a product page: what ``TenantAdmin`` adds to Django's change
+form (``TenantSettingsPageMixin``).
+
+- the PSA connection panel (vendor, name, healthy or paused and why, "Test connection");
+- the "Preview" panel: what a run would do with the settings on screen, before saving;
+- "Saved. …": the confirmation lists what the save changed;
+- ``tenant_settings.js`` / ``.css``: fields shown only when they apply, the automation table.
+
+The views are thin: the preview is ``services.preview.settings_preview``, the test is
+``services.connections.connection_test``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.admin.utils import unquote
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from timelogging.admin.psa_tools import connection_test_message, json_error
+from timelogging.forms import AutomationTimeForm, SettingsPreviewForm
+from timelogging.models import Automation, PSAConnection, Tag, Tenant
+from timelogging.services.connections import connection_test
+from timelogging.services.decision import SettingsInForce
+from timelogging.services.preview import PreviewRun, SettingsPreview, settings_preview
+
+TENANT_SETTINGS_JS = "timelogging/tenant_settings.js"
+TENANT_SETTINGS_CSS = "timelogging/tenant_settings.css"
+# The automation inline's formset prefix (Django's default for the reverse foreign key).
+AUTOMATIONS_PREFIX = "automation_set"
+_AUTOMATION_ID_KEY = re.compile(rf"^{AUTOMATIONS_PREFIX}-(\d+)-id$")
+_CHANGES_ATTR = "_tenant_settings_changes"
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+class TenantSettingsPageMixin:
+    """Mixed into ``TenantAdmin`` (before ``admin.ModelAdmin``)."""
+
+    change_form_template = "admin/timelogging/tenant/change_form.html"
+
+    @property
+    def media(self) -> forms.Media:
+        return super().media + forms.Media(  # type: ignore[misc]
+            js=[TENANT_SETTINGS_JS], css={"all": [TENANT_SETTINGS_CSS]}
+        )
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view  # type: ignore[attr-defined]
+        return [
+            path(
+                "<path:object_id>/preview/",
+                view(self.settings_preview_view),
+                name="timelogging_tenant_preview",
+            ),
+            path(
+                "<path:object_id>/test-connection/",
+                view(self.test_connection_view),
+                name="timelogging_tenant_test_connection",
+            ),
+            *super().get_urls(),  # type: ignore[misc]
+        ]
+
+    # -- the page ------------------------------------------------------------------------------
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, obj: Any = None, **kw: Any
+    ) -> HttpResponse:
+        if obj is not None:
+            context.update(
+                psa_panel=psa_connection_panel(obj),
+                preview_form=SettingsPreviewForm(
+                    tenant=obj,
+                    initial={"started_by": getattr(request.user, "email", ""), "duration": 5},
+                ),
+                preview_url=reverse("admin:timelogging_tenant_preview", args=[obj.pk]),
+            )
+        return super().render_change_form(  # type: ignore[misc]
+            request, context, *args, obj=obj, **kw
+        )
+
+    # -- "Saved. Status: No → Yes; …" ----------------------------------------------------------
+    def construct_change_message(
+        self, request: HttpRequest, form: Any, formsets: Any, add: bool = False
+    ) -> Any:
+        if not add:
+            setattr(request, _CHANGES_ATTR, settings_changes(form, formsets or []))
+        return super().construct_change_message(  # type: ignore[misc]
+            request, form, formsets, add
+        )
+
+    def response_change(self, request: HttpRequest, obj: Tenant) -> HttpResponse:
+        response = super().response_change(request, obj)  # type: ignore[misc]
+        changes = getattr(request, _CHANGES_ATTR, None)
+        if changes is not None:
+            text = "Saved. " + ("; ".join(changes) if changes else "Nothing changed") + "."
+            self.message_user(request, text, messages.SUCCESS)  # type: ignore[attr-defined]
+        return response
+
+    # -- Preview -------------------------------------------------------------------------------
+    def settings_preview_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST the settings form as on screen (plus the ``preview-*`` fields): JSON for the
+        page's script, or a page of its own without JavaScript."""
+        if request.method != "POST":
+            return json_error("Use POST.", status=405)
+        tenant = self.get_object(request, unquote(object_id))  # type: ignore[attr-defined]
+        if tenant is None:
+            return json_error("No such tenant.", status=404)
+        if not self.has_change_permission(request, tenant):  # type: ignore[attr-defined]
+            return json_error("You may not change this tenant's settings.", status=403)
+        run_form = SettingsPreviewForm(data=request.POST, tenant=tenant)
+        if not run_form.is_valid():
+            if _wants_json(request):
+                errors = {
+                    run_form[name].label: [str(e) for e in errs]
+                    for name, errs in run_form.errors.items()
+                }
+                return JsonResponse({"errors": errors}, status=400)
+            return self._preview_page(request, tenant, run_form=run_form, preview=None, problems=[])
+        settings, specified, problems = self._settings_on_screen(request, tenant)
+        automation = run_form.cleaned_data["automation"]
+        log_time, minutes, row_problems = _automation_on_screen(request.POST, automation)
+        client = run_form.cleaned_data["client"]
+        preview = settings_preview(
+            tenant=tenant,
+            settings=settings,
+            specified_ref=specified[0],
+            specified_name=specified[1],
+            run=PreviewRun(
+                client_tag_ids=frozenset(client.tags.values_list("pk", flat=True)),
+                automation_name=str(automation),
+                automation_log_time=log_time,
+                automation_minutes=minutes,
+                started_by=run_form.cleaned_data["started_by"],
+                ticket_id=run_form.cleaned_data["ticket"],
+                duration=dt.timedelta(minutes=run_form.cleaned_data["duration"]),
+            ),
+        )
+        problems += row_problems
+        if not _wants_json(request):
+            return self._preview_page(
+                request, tenant, run_form=run_form, preview=preview, problems=problems
+            )
+        return JsonResponse(
+            {
+                **preview_json(preview),
+                "problems": problems,
+                "html": render_to_string(
+                    "admin/timelogging/tenant/preview_result.html",
+                    {"preview": preview, "problems": problems},
+                    request=request,
+                ),
+            }
+        )
+
+    def _settings_on_screen(
+        self, request: HttpRequest, tenant: Tenant
+    ) -> tuple[SettingsInForce, tuple[str, str], list[str]]:
+        """The settings as on screen, validated by the page's own form (its rules, its tag
+        scoping), without asking the PSA about the specified user: the preview shows who was
+        chosen. What the form would refuse is returned as problems to show."""
+        base = self.get_form(request, tenant, change=True)  # type: ignore[attr-defined]
+
+        class OnScreen(base):  # type: ignore[misc, valid-type]
+            def _active_connection(self) -> PSAConnection | None:
+                return None
+
+        saved = {
+            "enabled": tenant.time_logging_enabled,
+            "apply_to": tenant.apply_to,
+            "log_as": tenant.log_as,
+            "tags": list(tenant.apply_tags.all()),
+            "ref": tenant.specified_psa_user_ref,
+            "name": tenant.specified_psa_user_name,
+        }
+        form = OnScreen(data=request.POST, instance=tenant)
+        form.is_valid()
+        cleaned = form.cleaned_data
+        problems = [
+            f"{form.fields[name].label}: {message}" if name in form.fields else str(message)
+            for name, errs in form.errors.items()
+            for message in errs
+        ]
+
+        def value(name: str, key: str) -> Any:
+            return cleaned[name] if name in cleaned else saved[key]
+
+        settings = SettingsInForce(
+            enabled=bool(value("time_logging_enabled", "enabled")),
+            apply_to=value("apply_to", "apply_to"),
+            apply_tag_ids=frozenset(t.pk for t in value("apply_tags", "tags")),
+            log_as=value("log_as", "log_as"),
+        )
+        specified = (
+            value("specified_psa_user_ref", "ref") or "",
+            value("specified_psa_user_name", "name") or "",
+        )
+        return settings, specified, problems
+
+    def _preview_page(
+        self,
+        request: HttpRequest,
+        tenant: Tenant,
+        *,
+        run_form: SettingsPreviewForm,
+        preview: SettingsPreview | None,
+        problems: list[str],
+    ) -> HttpResponse:
+        """Without JavaScript: the answer on a page of its own (the browser's Back button
+        returns to the settings as they were typed)."""
+        context = {
+            **self.admin_site.each_context(request),  # type: ignore[attr-defined]
+            "opts": self.opts,  # type: ignore[attr-defined]
+            "original": tenant,
+            "title": f"Preview: {tenant}",
+            "run_form": run_form,
+            "preview": preview,
+            "problems": problems,
+            "change_url": reverse("admin:timelogging_tenant_change", args=[tenant.pk]),
+        }
+        status = 200 if preview is not None else 400
+        return TemplateResponse(
+            request, "admin/timelogging/tenant/preview.html", context, status=status
+        )
+
+    # -- Test connection -----------------------------------------------------------------------
+    def test_connection_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The panel's "Test connection" (POST): JSON for the page's script, else a message
+        and back to the settings page."""
+        if request.method != "POST":
+            return json_error("Use POST.", status=405)
+        tenant = self.get_object(request, unquote(object_id))  # type: ignore[attr-defined]
+        if tenant is None:
+            return json_error("No such tenant.", status=404)
+        if not self.has_change_permission(request, tenant):  # type: ignore[attr-defined]
+            return json_error("You may not change this tenant's settings.", status=403)
+        connection = PSAConnection.objects.filter(tenant=tenant, is_active=True).first()
+        if connection is None:
+            ok, text = False, "No PSA connection: add one first."
+        else:
+            result = connection_test(connection=connection)
+            ok, text = result.ok, connection_test_message(connection, result)
+        if _wants_json(request):
+            return JsonResponse({"ok": ok, "message": text})
+        self.message_user(  # type: ignore[attr-defined]
+            request, text, messages.SUCCESS if ok else messages.ERROR
+        )
+        return HttpResponseRedirect(reverse("admin:timelogging_tenant_change", args=[tenant.pk]))
+
+
+# --- pieces ---------------------------------------------------------------------------------
+def psa_connection_panel(tenant: Tenant) -> dict[str, Any]:
+    """What the page's "PSA connection" panel shows."""
+    connection = PSAConnection.objects.filter(tenant=tenant, is_active=True).first()
+    if connection is None:
+        return {
+            "connection": None,
+            "add_url": reverse("admin:timelogging_psaconnection_add") + f"?tenant={tenant.pk}",
+        }
+    return {
+        "connection": connection,
+        "vendor": connection.vendor_label,
+        "paused": connection.paused_at is not None,
+        "edit_url": reverse("admin:timelogging_psaconnection_change", args=[connection.pk]),
+        "test_url": reverse("admin:timelogging_tenant_test_connection", args=[tenant.pk]),
+    }
+
+
+def preview_json(preview: SettingsPreview) -> dict[str, Any]:
+    user = preview.user
+    return {
+        "log": preview.log,
+        "skip_reason": preview.skip_reason,
+        "reason": preview.reason,
+        "minutes": preview.minutes,
+        "minutes_why": preview.minutes_why,
+        "start": preview.start.isoformat() if preview.start else None,
+        "end": preview.end.isoformat() if preview.end else None,
+        "window": preview.window_text,
+        "shift": preview.shift,
+        "log_as": preview.log_as,
+        "user": {"ref": user.ref, "name": user.name, "text": preview.user_text} if user else None,
+        "user_error": preview.user_error,
+        "notes": preview.notes,
+    }
+
+
+def _automation_on_screen(data: Any, automation: Automation) -> tuple[bool, int | None, list[str]]:
+    """The automation's "Log time" and minutes as in its row of the table on screen (saved
+    values when the row is not on the page or its minutes are refused, with the reason)."""
+    for key in data:
+        match = _AUTOMATION_ID_KEY.match(key)
+        if match is None or data.get(key) != str(automation.pk):
+            continue
+        row = AutomationTimeForm(
+            data=data, instance=automation, prefix=f"{AUTOMATIONS_PREFIX}-{match.group(1)}"
+        )
+        if row.is_valid():
+            return row.cleaned_data["log_time"], row.cleaned_data["minutes"], []
+        problems = [
+            f"{automation}: {row.fields[name].label}: {message}"
+            for name, errs in row.errors.items()
+            for message in errs
+        ]
+        log_time = row.cleaned_data.get("log_time", automation.log_time)
+        return log_time, automation.minutes, problems
+    return automation.log_time, automation.minutes, []
+
+
+# --- the changes a save made ------------------------------------------------------------------
+def settings_changes(form: Any, formsets: Any) -> list[str]:
+    """Each change of a save, in words: ``Apply to: All Clients → Based on Tag (Time
+    Logging)``, ``Reset password: 20 minutes → off``, ``Tag added: Ad-hoc``.
+
+    Old values are the form's initial ones (the settings as they were when the page was
+    shown), new ones what was saved.
+    """
+    changes: list[str] = []
+    changed = set(form.changed_data)
+    old, new = form.initial, form.cleaned_data
+
+    def label(name: str) -> str:
+        return str(form.fields[name].label)
+
+    if "name" in changed:
+        changes.append(f"{label('name')}: {old.get('name')} → {new.get('name')}")
+    if "time_logging_enabled" in changed:
+        changes.append(
+            f"{label('time_logging_enabled')}: {_yes_no(old.get('time_logging_enabled'))} → "
+            f"{_yes_no(new.get('time_logging_enabled'))}"
+        )
+    if changed & {"apply_to", "apply_tags"}:
+        before = _scope_text(old.get("apply_to"), old.get("apply_tags") or [])
+        after = _scope_text(new.get("apply_to"), new.get("apply_tags") or [])
+        if before != after:
+            changes.append(f"{label('apply_to')}: {before} → {after}")
+        else:  # only the tags changed, and they do not apply now
+            changes.append(
+                f"{label('apply_tags')}: {_names(old.get('apply_tags') or [])} → "
+                f"{_names(new.get('apply_tags') or [])}"
+            )
+    if changed & {"log_as", "specified_psa_user_ref", "specified_psa_user_name"}:
+        before = _log_as_text(
+            old.get("log_as"), old.get("specified_psa_user_ref"), old.get("specified_psa_user_name")
+        )
+        after = _log_as_text(
+            new.get("log_as"), new.get("specified_psa_user_ref"), new.get("specified_psa_user_name")
+        )
+        if before != after:
+            changes.append(f"{label('log_as')}: {before} → {after}")
+    for formset in formsets:
+        for row in formset.forms:
+            if not row.has_changed() or not hasattr(row, "cleaned_data"):
+                continue
+            if formset.can_delete and formset._should_delete_form(row):
+                changes.append(f"{row.instance._meta.verbose_name} deleted: {row.instance}")
+                continue
+            changes.extend(_row_changes(row))
+    return changes
+
+
+def _row_changes(row: forms.ModelForm) -> list[str]:
+    instance, old, new = row.instance, row.initial, row.cleaned_data
+    existed = bool(old.get("id"))
+    if isinstance(instance, Automation):
+        name = old.get("name") or instance.key
+        out = []
+        if "name" in row.changed_data:
+            out.append(f"Automation “{name}” renamed “{new.get('name') or instance.key}”")
+        before = _automation_state(old.get("log_time", True), old.get("minutes"))
+        after = _automation_state(new.get("log_time"), new.get("minutes"))
+        if before != after:
+            out.append(f"{name}: {before} → {after}")
+        return out
+    if isinstance(instance, Tag):
+        if not existed:
+            return [f"Tag added: {new.get('name')}"]
+        if "name" in row.changed_data:
+            return [f"Tag renamed: {old.get('name')} → {new.get('name')}"]
+        return []
+    verbose = instance._meta.verbose_name
+    if not existed:
+        return [f"{str(verbose).capitalize()} added: {instance}"]
+    return [f"{str(verbose).capitalize()} “{instance}” changed"]
+
+
+def _yes_no(value: Any) -> str:
+    return "Yes" if value in (True, "True") else "No"
+
+
+def _names(tags: Any) -> str:
+    names = sorted(str(t) for t in tags)
+    return ", ".join(names) if names else "none"
+
+
+def _scope_text(apply_to: Any, tags: Any) -> str:
+    if apply_to not in Tenant.ApplyTo.values:
+        return str(apply_to or "-")
+    text = Tenant.ApplyTo(apply_to).label
+    if apply_to == Tenant.ApplyTo.TAGS:
+        text += f" ({_names(tags)})"
+    return str(text)
+
+
+def _log_as_text(log_as: Any, ref: Any, name: Any) -> str:
+    if log_as not in Tenant.LogAs.values:
+        return str(log_as or "-")
+    text = str(Tenant.LogAs(log_as).label)
+    if log_as == Tenant.LogAs.SPECIFIED:
+        who = f"{name}, {ref}" if name and name != ref else (ref or "nobody chosen")
+        text += f" ({who})"
+    return text
+
+
+def _automation_state(log_time: Any, minutes: Any) -> str:
+    if not log_time:
+        return "off"
+    if minutes:
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return "real duration"
