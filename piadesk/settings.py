@@ -72,6 +72,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    # Configuration history (timelogging/audit.py); its log entries are timelogging's own
+    # ConfigChange rows (AUDITLOG_LOGENTRY_MODEL below), which carry the tenant.
+    "auditlog",
     "timelogging",
     "psa.sandbox",
 ]
@@ -85,6 +88,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Records the signed-in user as the actor of configuration changes made in a request
+    # (after AuthenticationMiddleware, which sets request.user).
+    "auditlog.middleware.AuditlogMiddleware",
 ]
 
 ROOT_URLCONF = "piadesk.urls"
@@ -184,6 +190,20 @@ if not PIADESK_ENCRYPTION_KEYS:
         raise ImproperlyConfigured("PIADESK_ENCRYPTION_KEYS must be set when DEBUG is off.")
     # Development only: a key kept beside the SQLite database, made on first use.
     PIADESK_DEV_ENCRYPTION_KEY_FILE = VAR_DIR / "dev-encryption.key"
+
+# --- Configuration history (django-auditlog; timelogging/audit.py) ---------------------------
+# Log entries are timelogging.ConfigChange: auditlog's fields plus the tenant, so that each
+# tenant's history is one indexed filter and never mixes with another tenant's.
+AUDITLOG_LOGENTRY_MODEL = "timelogging.ConfigChange"
+# auditlog's own migrations would still create its (swapped-out, unused) log entry table, with
+# a foreign key that then stops Django from flushing the database on PostgreSQL. Its only model
+# is swapped, so the app needs no migrations at all.
+MIGRATION_MODULES = {"auditlog": None}
+# A changed foreign key is recorded as what it named then ("ConnectWise (Acme)"), not an id
+# that may point at nothing later.
+AUDITLOG_USE_FK_STRING_REPRESENTATION = True
+# Changes stored as JSON values (booleans and numbers stay typed) rather than their str().
+AUDITLOG_STORE_JSON_CHANGES = True
 
 # --- PSA ------------------------------------------------------------------------------------
 # ConnectWise identifies each integration by a clientId (a GUID from developer.connectwise.com).

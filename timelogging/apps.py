@@ -10,3 +10,6 @@ class TimeloggingConfig(AppConfig):
         # Registers the OpenAPI description of the API key authentication (drf-spectacular
         # finds extensions by subclass registration, so the module must be imported).
         from timelogging.api import schema  # noqa: F401
+        from timelogging.audit import register_models
+
+        register_models()

@@ -29,15 +29,19 @@ def _dev_key() -> str:
 
 
 @lru_cache(maxsize=1)
-def _fernet() -> MultiFernet:
+def _fernets() -> tuple[Fernet, ...]:
     keys = list(settings.PIADESK_ENCRYPTION_KEYS) or [_dev_key()]
     try:
-        return MultiFernet([Fernet(key.encode()) for key in keys])
+        return tuple(Fernet(key.encode()) for key in keys)
     except (ValueError, TypeError) as exc:
         raise ImproperlyConfigured(
             "PIADESK_ENCRYPTION_KEYS holds an invalid Fernet key "
             "(generate one with `python manage.py generate_encryption_key`)."
         ) from exc
+
+
+def _fernet() -> MultiFernet:
+    return MultiFernet(list(_fernets()))
 
 
 def encrypt_secrets(values: dict[str, str]) -> str:
@@ -56,6 +60,23 @@ def decrypt_secrets(token: str) -> dict[str, str]:
         ) from exc
 
 
+def secrets_token(stored: str, values: dict[str, str]) -> str:
+    """The token to store for ``values``: ``stored`` itself when it already holds exactly them
+    under the current (first) key, a new one otherwise.
+
+    Fernet tokens differ on every encryption (random IV): re-encrypting unchanged secrets on
+    each save would make every save look like a credentials change in the configuration
+    history. A token made with an older key is renewed, so saving still rotates keys.
+    """
+    if stored:
+        try:
+            if json.loads(_fernets()[0].decrypt(stored.encode())) == values:
+                return stored
+        except InvalidToken:
+            pass  # another key, or not decryptable at all: encrypt afresh
+    return encrypt_secrets(values)
+
+
 def reset_cache() -> None:
     """For tests that change the keys."""
-    _fernet.cache_clear()
+    _fernets.cache_clear()

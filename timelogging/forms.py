@@ -160,6 +160,11 @@ class TenantSettingsForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.psa_warnings: list[str] = []
+        if "apply_tags" not in self.fields:
+            # Viewed without the right to change (auditors): the admin shows every field
+            # read-only and the form has none of them to set up.
+            return
         tags = self.fields["apply_tags"]
         # Only the tenant's own tags are choices: another tenant's tag POSTed by hand is an
         # invalid choice, with a message that says so.
@@ -172,7 +177,6 @@ class TenantSettingsForm(forms.ModelForm):
                 "be chosen here."
             )
         self.fields["specified_psa_user_ref"].help_text += " Required with “A specified PSA user”."
-        self.psa_warnings: list[str] = []
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -215,6 +219,51 @@ class AutomationTimeForm(forms.ModelForm):
         model = Automation
         fields = ["name", "log_time", "minutes"]
         labels = {"log_time": "Log time"}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # An empty cell says what it means: the run's real duration is logged.
+        self.fields["minutes"].widget.attrs.update(placeholder="real duration", style="width: 8em")
+
+
+class SettingsPreviewForm(forms.Form):
+    """The run the settings page's "Preview" imagines: one of the tenant's clients and
+    automations, who starts it, on which ticket, and how long it runs (it completes now)."""
+
+    client = forms.ModelChoiceField(queryset=Client.objects.none(), empty_label=None)
+    automation = forms.ModelChoiceField(queryset=Automation.objects.none(), empty_label=None)
+    started_by = forms.EmailField(
+        label="Started by",
+        required=False,
+        help_text="The e-mail of who starts it (found in the PSA by e-mail).",
+        widget=forms.EmailInput(attrs={"class": "vTextField"}),
+    )
+    ticket = forms.RegexField(
+        label="Ticket",
+        regex=r"^\d{1,18}$",
+        required=False,
+        error_messages={"invalid": "A ticket id is digits only, e.g. 1001."},
+        help_text="Needed to find the ticket's assignee.",
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "size": 10}),
+    )
+    duration = forms.IntegerField(
+        label="Run duration",
+        min_value=1,
+        max_value=MAX_MINUTES,
+        initial=5,
+        help_text="Minutes the run takes; it completes now.",
+        widget=forms.NumberInput(attrs={"style": "width: 6em"}),
+    )
+
+    def __init__(self, *args: Any, tenant: Tenant, **kwargs: Any) -> None:
+        kwargs.setdefault("prefix", "preview")
+        super().__init__(*args, **kwargs)
+        self.fields["client"].queryset = Client.objects.filter(tenant=tenant).order_by(
+            "name", "key"
+        )
+        self.fields["automation"].queryset = Automation.objects.filter(tenant=tenant).order_by(
+            "name", "key"
+        )
 
 
 class TagInlineFormSet(forms.BaseInlineFormSet):
@@ -314,9 +363,10 @@ class ClientForm(ScopedModelForm):
         if tenant_id is not None:
             tags.queryset = _tenant_tags(tenant_id)
         else:
-            # Adding, tenant not chosen yet: every tag, named with its tenant; clean() checks
-            # that the chosen ones belong to the tenant chosen.
-            tags.queryset = Tag.objects.select_related("tenant").order_by("tenant__name", "name")
+            # Adding, tenant not chosen yet: every tag the field offers (in the admin, those of
+            # the tenants the user may see), named with its tenant; clean() checks that the
+            # chosen ones belong to the tenant chosen.
+            tags.queryset = tags.queryset.select_related("tenant").order_by("tenant__name", "name")
             tags.label_from_instance = _tag_with_tenant
             tags.help_text = "Only tags of the client's tenant can be chosen."
         tags.error_messages["invalid_choice"] = TAG_NOT_OURS

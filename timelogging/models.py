@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import uuid
 
+from auditlog.models import AbstractLogEntry, LogEntryManager
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
@@ -406,6 +408,9 @@ class TimeEntry(TenantOwned):
     class Meta:
         verbose_name_plural = "time entries"
         ordering = ["-created_at", "-id"]
+        # Staff may send a failed entry back to the queue; the history itself stays read-only
+        # for everyone (no change permission is needed, nor given).
+        permissions = [("retry_timeentry", "Can retry failed time entries")]
         indexes = [
             # A tenant's history, newest first (tenant staff, API cursor, admin by tenant).
             models.Index(fields=["tenant", "-created_at", "-id"]),
@@ -474,3 +479,59 @@ class PostAttempt(TenantOwned):
 
     def __str__(self) -> str:
         return f"attempt {self.number}: {self.outcome}"
+
+
+def tenant_id_of(instance: models.Model) -> int | None:
+    """The tenant a configuration row belongs to: the tenant itself, or its ``tenant``."""
+    if isinstance(instance, Tenant):
+        return instance.pk
+    return getattr(instance, "tenant_id", None)
+
+
+class ConfigChangeManager(LogEntryManager):
+    """auditlog's manager, stamping each entry with the tenant of the object changed."""
+
+    def log_create(self, instance: models.Model, force_log: bool = False, **kwargs: object):
+        kwargs.setdefault("tenant_id", tenant_id_of(instance))
+        return super().log_create(instance, force_log=force_log, **kwargs)
+
+    def log_m2m_changes(self, changed_queryset, instance, operation, field_name, **kwargs):  # type: ignore[no-untyped-def]
+        kwargs.setdefault("tenant_id", tenant_id_of(instance))
+        return super().log_m2m_changes(changed_queryset, instance, operation, field_name, **kwargs)
+
+
+class ConfigChange(AbstractLogEntry):
+    """One change to a tenant's configuration: who (``actor``; none means piadesk itself), when,
+    which object, and each field from → to (``changes``). Written by django-auditlog (this is
+    its ``AUDITLOG_LOGENTRY_MODEL``; what is recorded is set up in ``audit.py``), never edited.
+
+    ``tenant`` is auditlog's entry plus the one column that makes a tenant's history one index
+    range: staff and auditors only ever read ``WHERE tenant_id = theirs``.
+    """
+
+    tenant = models.ForeignKey(
+        Tenant, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # PROTECT, not auditlog's SET_NULL: deleting a user must not turn their changes into
+    # "system" ones. Users who leave are deactivated.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        blank=True,
+        null=True,
+        related_name="+",
+        verbose_name="user",
+    )
+
+    objects = ConfigChangeManager()
+
+    class Meta(AbstractLogEntry.Meta):
+        verbose_name = "configuration change"
+        verbose_name_plural = "configuration history"
+        ordering = ["-timestamp", "-id"]
+        indexes = [
+            # A tenant's history, newest first: the page staff and auditors see.
+            models.Index(fields=["tenant", "-timestamp", "-id"], name="configchange_tenant"),
+            # One object's history (auditlog indexes object_id alone, without the type).
+            models.Index(fields=["content_type", "object_id"], name="configchange_object"),
+        ]

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from tests.factories import AutomationRunFactory, TimeEntryFactory
 from tests.timelogging.admin_support import admin_url
-from timelogging.models import AutomationRun, PostAttempt, TimeEntry
+from timelogging.models import AutomationRun, PostAttempt, StaffProfile, TimeEntry
 
 pytestmark = pytest.mark.django_db
 
@@ -82,6 +82,7 @@ def test_auditor_with_view_permission_can_browse(client, entry):
     auditor.user_permissions.set(
         Permission.objects.filter(codename__in=["view_automationrun", "view_timeentry"])
     )
+    StaffProfile.objects.create(user=auditor, tenant=entry.tenant)
     client.force_login(auditor)
     assert client.get(admin_url(TimeEntry, "changelist")).status_code == 200
     response = client.get(admin_url(entry, "change"))

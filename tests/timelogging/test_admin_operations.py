@@ -7,7 +7,7 @@ from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 
 from tests.factories import AutomationRunFactory, PSAConnectionFactory, TimeEntryFactory
-from timelogging.models import PSAConnection, TimeEntry
+from timelogging.models import PSAConnection, StaffProfile, TimeEntry
 
 pytestmark = pytest.mark.django_db
 
@@ -37,6 +37,7 @@ def test_retry_action_requeues_failed_entries_only(admin_client, tenant):
 def test_auditors_cannot_retry(client, tenant):
     auditor = User.objects.create_user("auditor", password="x", is_staff=True)
     auditor.user_permissions.add(Permission.objects.get(codename="view_timeentry"))
+    StaffProfile.objects.create(user=auditor, tenant=tenant)
     client.force_login(auditor)
     failed = entry(tenant, status="failed")
     url = reverse("admin:timelogging_timeentry_changelist")

@@ -28,7 +28,13 @@ from tests.timelogging.admin_support import (
 )
 from tests.timelogging.psa_mocks import API, SITE, calls_to, connectwise, member
 from timelogging.management.sandbox import sandbox_connection_save
-from timelogging.models import PSAConnection, PSAUserMapping, RequestBudget, Tenant
+from timelogging.models import (
+    PSAConnection,
+    PSAUserMapping,
+    RequestBudget,
+    StaffProfile,
+    Tenant,
+)
 from timelogging.services.connections import connection_save, connection_test
 from timelogging.services.delivery import connection_pause
 from timelogging.services.psa_users import psa_users_search
@@ -51,9 +57,11 @@ def connection(tenant):
     return PSAConnectionFactory(tenant=tenant, secrets={"private_key": PRIVATE_KEY})
 
 
-def staff(*codenames: str) -> User:
+def staff(*codenames: str, tenant: Tenant) -> User:
+    """A staff member of ``tenant`` with just these permissions."""
     user = User.objects.create_user("staffer", password="x", is_staff=True)
     user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    StaffProfile.objects.create(user=user, tenant=tenant)
     return user
 
 
@@ -230,7 +238,7 @@ def test_button_needs_a_csrf_token(connection):
 
 
 def test_button_needs_change_permission(client, connection):
-    client.force_login(staff("view_psaconnection"))
+    client.force_login(staff("view_psaconnection", tenant=connection.tenant))
     page = client.get(admin_url(connection, "change")).content.decode()
     assert "Test connection" not in page
     with connectwise() as psa:
@@ -373,7 +381,7 @@ def test_picker_is_get_only(admin_client, tenant, connection):
 
 
 def test_tenant_picker_needs_change_permission_on_the_tenant(client, tenant, connection):
-    client.force_login(staff("view_tenant"))
+    client.force_login(staff("view_tenant", tenant=tenant))
     with connectwise(*MEMBERS) as psa:
         response = client.get(tenant_users_url(tenant))
     assert response.status_code == 403
@@ -387,7 +395,7 @@ def test_picker_needs_a_staff_login(client, tenant, connection):
 
 
 def test_connection_picker_is_open_to_staff_who_edit_mappings(client, connection):
-    client.force_login(staff("view_psaconnection", "add_psausermapping"))
+    client.force_login(staff("view_psaconnection", "add_psausermapping", tenant=connection.tenant))
     with connectwise(*MEMBERS):
         response = client.get(connection_users_url(connection), {"q": "alice"})
     assert response.status_code == 200
@@ -395,7 +403,7 @@ def test_connection_picker_is_open_to_staff_who_edit_mappings(client, connection
 
 
 def test_connection_picker_is_closed_to_viewers(client, connection):
-    client.force_login(staff("view_psaconnection", "view_psausermapping"))
+    client.force_login(staff("view_psaconnection", "view_psausermapping", tenant=connection.tenant))
     with connectwise(*MEMBERS) as psa:
         assert client.get(connection_users_url(connection)).status_code == 403
     assert not psa.calls
@@ -631,7 +639,7 @@ def test_mapping_looks_up_the_user_outside_the_admins_transaction(
 
 def test_no_look_up_for_staff_who_may_not_save(client, tenant, connection, lookups):
     depths, _ = lookups
-    client.force_login(staff("view_tenant"))
+    client.force_login(staff("view_tenant", tenant=tenant))
     data = {"name": tenant.name, **SPECIFIED, "specified_psa_user_ref": "jdoe"}
     with connectwise(*MEMBERS) as psa:
         assert client.post(admin_url(tenant, "change"), data).status_code == 403

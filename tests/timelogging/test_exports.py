@@ -20,7 +20,7 @@ from tests.factories import (
 )
 from tests.timelogging.admin_support import admin_url
 from timelogging.exports import TIME_ENTRY_COLUMNS, csv_safe
-from timelogging.models import TenantAPIKey, TimeEntry
+from timelogging.models import StaffProfile, TenantAPIKey, TimeEntry
 
 EXPORT = "/api/v1/time-entries/export.csv"
 HEADER = [header for header, _ in TIME_ENTRY_COLUMNS]
@@ -242,9 +242,11 @@ def test_admin_export_with_unusable_parameters_goes_back_to_the_changelist(admin
 
 
 def test_admin_export_needs_view_permission(client):
-    entry_for(TenantFactory())
+    tenant = TenantFactory()
+    entry_for(tenant)
     export = admin_url(TimeEntry, "export_csv")
     staff = User.objects.create_user("staff", password="pw", is_staff=True)
+    StaffProfile.objects.create(user=staff, tenant=tenant)
     client.force_login(staff)
     assert client.get(export).status_code == 403
     staff.user_permissions.set(Permission.objects.filter(codename="view_timeentry"))

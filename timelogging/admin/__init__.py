@@ -8,7 +8,15 @@ from __future__ import annotations
 from django.contrib import admin
 from rest_framework_api_key.models import APIKey
 
-from timelogging.admin import api_keys, catalog, connections, history, tenants  # noqa: F401
+from timelogging.admin import (  # noqa: F401
+    api_keys,
+    catalog,
+    config_history,
+    connections,
+    history,
+    site_wide,
+    tenants,
+)
 
 admin.site.site_header = "piadesk administration"
 admin.site.site_title = "piadesk administration"

@@ -9,11 +9,12 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
+from timelogging.admin.base import TenantIsolationMixin
 from timelogging.models import TenantAPIKey
 
 
 @admin.register(TenantAPIKey)
-class TenantAPIKeyAdmin(APIKeyModelAdmin):
+class TenantAPIKeyAdmin(TenantIsolationMixin, APIKeyModelAdmin):
     """Keys are stored hashed: the library's ``save_model`` shows the full key once, in a
     message after creation; nothing can show it afterwards."""
 
@@ -29,7 +30,7 @@ class TenantAPIKeyAdmin(APIKeyModelAdmin):
         fields = tuple(super().get_readonly_fields(request, obj))
         return (*fields, "tenant") if obj is not None else fields
 
-    @admin.action(description="Revoke selected keys")
+    @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[TenantAPIKey]) -> None:
         keys = list(queryset.filter(revoked=False))
         for key in keys:

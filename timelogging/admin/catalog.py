@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from timelogging.admin.base import NoAddRelatedTagsMixin, TenantScopedAdminMixin
+from timelogging.admin.filters import selected_tenant_id
 from timelogging.forms import (
     AddTagForm,
     AutomationForm,
@@ -47,10 +48,11 @@ class TagOfTenantFilter(admin.SimpleListFilter):
     parameter_name = "tag"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        tenant_id = request.GET.get("tenant__id__exact")
-        if not tenant_id or not tenant_id.isdigit():
+        # Staff: always their own tenant's tags, whatever tenant the URL names.
+        tenant_id = selected_tenant_id(request)
+        if tenant_id is None:
             return []
-        return [(str(pk), name) for pk, name in _tenant_tag_names(int(tenant_id))]
+        return [(str(pk), name) for pk, name in _tenant_tag_names(tenant_id)]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Client]) -> QuerySet[Client]:
         value = self.value()
@@ -84,7 +86,7 @@ class ClientAdmin(NoAddRelatedTagsMixin, TenantScopedAdminMixin, admin.ModelAdmi
 
     actions = ["add_tag"]
 
-    @admin.action(description="Add tag…")
+    @admin.action(description="Add tag…", permissions=["change"])
     def add_tag(self, request: HttpRequest, queryset: QuerySet[Client]) -> TemplateResponse | None:
         tenant_ids = set(queryset.order_by().values_list("tenant_id", flat=True).distinct()[:2])
         if len(tenant_ids) != 1:

@@ -14,7 +14,7 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from psa.registry import BACKENDS, backend_class, vendor_choices
-from timelogging.admin.base import TenantScopedAdminMixin
+from timelogging.admin.base import TenantIsolationMixin, TenantScopedAdminMixin
 from timelogging.admin.psa_tools import (
     CONNECTION_PLACEHOLDER,
     PICKER_JS,
@@ -204,7 +204,10 @@ class PSAConnectionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             )
         return super().render_change_form(request, context, *args, obj=obj, **kw)
 
-    @admin.action(description="Pause selected connections (hold their entries)")
+    @admin.action(
+        description="Pause selected connections (hold their entries)",
+        permissions=["change"],
+    )
     def pause_connections(self, request: HttpRequest, queryset: Any) -> None:
         held = sum(
             connection_pause(connection_id=pk, reason=f"Paused by {request.user}.")
@@ -212,7 +215,10 @@ class PSAConnectionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         )
         self.message_user(request, f"Paused; {held} waiting entries held.", messages.SUCCESS)
 
-    @admin.action(description="Resume selected connections (post their held entries)")
+    @admin.action(
+        description="Resume selected connections (post their held entries)",
+        permissions=["change"],
+    )
     def resume_connections(self, request: HttpRequest, queryset: Any) -> None:
         released = sum(
             connection_resume(connection_id=pk)
@@ -263,7 +269,7 @@ class PSAConnectionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(PSAUserMapping)
-class PSAUserMappingAdmin(PSAUserCheckAdminMixin, admin.ModelAdmin):
+class PSAUserMappingAdmin(TenantIsolationMixin, PSAUserCheckAdminMixin, admin.ModelAdmin):
     """Who an e-mail is in the PSA. Rows saved here are staff overrides: the automatic
     resolution leaves them alone."""
 

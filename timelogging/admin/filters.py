@@ -22,6 +22,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from psa.base import PSAError
+from timelogging.admin.base import scope_to_tenants, visible_tenant_ids
 from timelogging.models import Automation, Client, PSAUserMapping, Tenant
 from timelogging.services import budget  # noqa: F401  (defines the "throttled" error class)
 
@@ -29,8 +30,11 @@ TENANT_PARAM = "tenant__id__exact"  # as Django's related filter on "tenant" nam
 
 
 def selected_tenant_id(request: HttpRequest) -> int | None:
-    """The tenant chosen in the tenant filter, if any. (When tenant staff are scoped to their
-    own tenant, this is where their tenant comes in.)"""
+    """The tenant whose catalogue the filters offer: for staff and auditors, always their own
+    (whatever the URL says); for superusers, the one chosen in the tenant filter, if any."""
+    visible = visible_tenant_ids(request)
+    if visible is not None:
+        return visible[0] if len(visible) == 1 else None
     raw = request.GET.get(TENANT_PARAM, "")
     return int(raw) if raw.isdigit() else None
 
@@ -95,7 +99,10 @@ class TenantChoiceFilter(admin.SimpleListFilter):
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         tenant_id = selected_tenant_id(request)
         value = self.value()
-        rows = self.catalogue._default_manager.order_by("name", "key")  # type: ignore[attr-defined]
+        rows = scope_to_tenants(
+            self.catalogue._default_manager.order_by("name", "key"),  # type: ignore[attr-defined]
+            visible_tenant_ids(request),
+        )
         if tenant_id is not None:
             rows = rows.filter(tenant_id=tenant_id)
         elif value and value.isdigit():
@@ -136,7 +143,8 @@ class TenantFilter(admin.SimpleListFilter):
     template = "admin/timelogging/filters/select.html"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [(str(pk), name) for pk, name in Tenant.objects.values_list("pk", "name")]
+        tenants = scope_to_tenants(Tenant.objects.all(), visible_tenant_ids(request))
+        return [(str(pk), name) for pk, name in tenants.values_list("pk", "name")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()

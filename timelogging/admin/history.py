@@ -14,7 +14,14 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from timelogging.admin.base import ExactSearchMixin, ReadOnlyAdminMixin, admin_link
+from timelogging.admin.base import (
+    ExactSearchMixin,
+    ReadOnlyAdminMixin,
+    TenantIsolationMixin,
+    admin_link,
+    scope_to_tenants,
+    visible_tenant_ids,
+)
 from timelogging.admin.exports import TimeEntryCSVExportMixin
 from timelogging.admin.filters import (
     CreatedFilter,
@@ -34,7 +41,9 @@ from timelogging.services.delivery import entries_retry, queue_stats
 
 
 @admin.register(AutomationRun)
-class AutomationRunAdmin(HistoryListMixin, ReadOnlyAdminMixin, ExactSearchMixin, admin.ModelAdmin):
+class AutomationRunAdmin(
+    TenantIsolationMixin, HistoryListMixin, ReadOnlyAdminMixin, ExactSearchMixin, admin.ModelAdmin
+):
     list_display = (
         "run_id",
         "tenant",
@@ -133,6 +142,7 @@ class PostAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 @admin.register(TimeEntry)
 class TimeEntryAdmin(
+    TenantIsolationMixin,
     TimeEntryCSVExportMixin,
     TimeReportMixin,
     HistoryListMixin,
@@ -214,9 +224,9 @@ class TimeEntryAdmin(
     def short_error(self, obj: TimeEntry) -> str:
         return Truncator(obj.error).chars(80) if obj.error else ""
 
-    # -- operations (staff who may change entries; auditors only look) ---------------------------
+    # -- operations (staff who may retry entries; auditors only look) ----------------------------
     def has_retry_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("timelogging.change_timeentry")
+        return request.user.has_perm("timelogging.retry_timeentry")
 
     @admin.action(description="Retry selected failed entries", permissions=["retry"])
     def retry_entries(self, request: HttpRequest, queryset: QuerySet[TimeEntry]) -> None:
@@ -240,14 +250,18 @@ class TimeEntryAdmin(
             from django.core.exceptions import PermissionDenied
 
             raise PermissionDenied
-        stats = queue_stats()
+        tenant_ids = visible_tenant_ids(request)
+        stats = queue_stats(tenant_ids=tenant_ids)
         statuses = [
             (label, value, stats.by_status.get(value, 0))
             for value, label in TimeEntry.Status.choices
             if value != TimeEntry.Status.POSTED
         ]
         changelist = reverse("admin:timelogging_timeentry_changelist")
-        paused = PSAConnection.objects.filter(paused_at__isnull=False).select_related("tenant")
+        paused = scope_to_tenants(
+            PSAConnection.objects.filter(paused_at__isnull=False).select_related("tenant"),
+            tenant_ids,
+        )
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,

@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import path, reverse
 
 from psa.registry import vendor_choices
-from timelogging.admin.base import NoAddRelatedTagsMixin
+from timelogging.admin.base import NoAddRelatedTagsMixin, TenantIsolationMixin
 from timelogging.admin.psa_tools import (
     PICKER_JS,
     PSAUserCheckAdminMixin,
@@ -19,6 +19,7 @@ from timelogging.admin.psa_tools import (
     json_error,
     psa_users_response,
 )
+from timelogging.admin.tenant_page import TenantSettingsPageMixin
 from timelogging.forms import AutomationTimeForm, TagInlineFormSet, TenantSettingsForm
 from timelogging.models import Automation, PSAConnection, Tag, Tenant
 
@@ -65,7 +66,14 @@ class TagInline(admin.TabularInline):
 
 
 @admin.register(Tenant)
-class TenantAdmin(PSAUserCheckAdminMixin, NoAddRelatedTagsMixin, admin.ModelAdmin):
+class TenantAdmin(
+    TenantIsolationMixin,
+    PSAUserCheckAdminMixin,
+    TenantSettingsPageMixin,
+    NoAddRelatedTagsMixin,
+    admin.ModelAdmin,
+):
+    tenant_lookup = "pk"  # the rows are tenants: staff see their own only
     form = TenantSettingsForm
     fieldsets = [
         ("Tenant", {"fields": ["name"]}),

@@ -15,7 +15,7 @@ from django.db import transaction
 from psa.base import ConfigurationError, ConnectionConfig, PSABackend, PSAError
 from psa.http import mask_secrets
 from psa.registry import backend_class, build_backend
-from timelogging.crypto import SecretsUnavailable, decrypt_secrets, encrypt_secrets
+from timelogging.crypto import SecretsUnavailable, decrypt_secrets, secrets_token
 from timelogging.models import PSAConnection, Tenant
 from timelogging.services.budget import BudgetExhausted, budget_spend
 
@@ -107,7 +107,7 @@ def connection_save(
         connection.name = name
         connection.is_active = is_active
         connection.settings = clean_settings
-        connection.secrets_encrypted = encrypt_secrets(merged_secrets)
+        connection.secrets_encrypted = secrets_token(connection.secrets_encrypted, merged_secrets)
         connection.full_clean(exclude=["secrets_encrypted"])
         connection.save()
     return connection

@@ -1,0 +1,230 @@
+"""Configuration history: who changed a tenant's configuration, when, and from what to what.
+
+django-auditlog records it (field diffs from its ``pre_save``/``post_save`` receivers, the
+signed-in user from ``AuditlogMiddleware``) into ``ConfigChange``, our
+``AUDITLOG_LOGENTRY_MODEL``: auditlog's log entry plus a ``tenant`` column, stamped by its
+manager from the object changed (``models.tenant_id_of``).
+
+Why a tenant column rather than filtering auditlog's own table: a tenant's history is then one
+index range (``tenant, -timestamp``) and a staff member's page can only ever read rows of their
+tenant, however many objects the tenant has; deriving the tenant per row ("object pk in the
+tenant's clients, tags, ... per content type") costs one subquery per model on every page and
+leaks the moment a model is registered and the list is not updated.
+
+What is recorded (``register_models``): the tenant's settings and its tag choice, time rules
+(automations' log time and minutes), tags, clients' tags, PSA connections, PSA user mappings,
+API keys and staff memberships. Not recorded: timestamps that
+change on every save, and secrets: a connection's ``secrets_encrypted`` is masked to "none" or
+"stored" before it reaches the entry, so the history says "credentials set / changed /
+removed" and never holds the ciphertext. An API key's hash is left out too.
+
+Who: the signed-in user for changes made in the admin (the middleware); nobody (shown as
+"piadesk (system)") for changes made by the worker, the API's ingest (clients and automations
+first reported) and management commands, which have no user.
+
+Many-to-many changes (a tenant's tags, a client's tags) are recorded by ``_m2m_receiver``
+rather than auditlog's own: auditlog files a change made from the other side
+(``tag.clients.add(client)``, the "Add tag…" action) under the tag, as if the tag's "tags"
+had changed, and records a ``clear()`` as the removal of every tag in the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from auditlog.receivers import check_disable
+from auditlog.registry import auditlog
+from django.db.models import Model
+from django.db.models.signals import m2m_changed
+
+# Stored in place of a secret's value (see the module docstring).
+SECRET_NONE = "none"
+SECRET_STORED = "stored"
+EMPTY = "(empty)"
+
+
+def mask_credentials(value: str) -> str:
+    """auditlog's mask for ``PSAConnection.secrets_encrypted``: whether there is a value,
+    never the value (auditlog's default mask keeps half of it)."""
+    return SECRET_NONE if value in ("", "None") else SECRET_STORED
+
+
+def register_models() -> None:
+    """Called from ``TimeloggingConfig.ready``.
+
+    Each model lists the fields recorded (an allow-list: a field added later, a secret one
+    say, is not recorded until someone decides it should be). Never listed: the tenant (the
+    entry's own column, and fixed once set), ids, automatic timestamps, reverse relations.
+    """
+    from timelogging import models as m
+
+    def register(model: type[Model], fields: list[str], **options: Any) -> None:
+        if not auditlog.contains(model):
+            auditlog.register(model, include_fields=fields, **options)
+
+    register(
+        m.Tenant,
+        [
+            "name",
+            "time_logging_enabled",
+            "apply_to",
+            "log_as",
+            "specified_psa_user_ref",
+            "specified_psa_user_name",
+        ],
+    )
+    register(m.Tag, ["name"])
+    # Clients: only their tags are configuration (``_m2m_receiver`` below, which needs no
+    # registration). Registering them would cost every run that renames a client a read of
+    # the old row in the ingest transaction. Automations: their time rule.
+    register(m.Automation, ["log_time", "minutes"])
+    register(
+        m.PSAConnection,
+        [
+            "vendor",
+            "name",
+            "is_active",
+            "settings",
+            "secrets_encrypted",
+            "paused_at",
+            "pause_reason",
+            "requests_per_hour",
+            "max_concurrency",
+        ],
+        mask_fields=["secrets_encrypted"],
+        mask_callable="timelogging.audit.mask_credentials",
+    )
+    register(m.PSAUserMapping, ["connection", "email", "psa_user_ref", "psa_user_name", "source"])
+    # Not the library's "id" (it embeds the key's hash) nor "hashed_key".
+    register(m.TenantAPIKey, ["name", "prefix", "read_only", "revoked", "expiry_date"])
+    register(m.StaffProfile, ["user"])
+
+    for model, field_name in ((m.Tenant, "apply_tags"), (m.Client, "tags")):
+        through = getattr(model, field_name).through
+        m2m_changed.connect(
+            _m2m_receiver(model, field_name),
+            sender=through,
+            weak=False,
+            dispatch_uid=f"piadesk-config-history-{model._meta.label}-{field_name}",
+        )
+
+
+def _m2m_receiver(owner: type[Model], field_name: str) -> Any:
+    """Records additions and removals on ``owner.field_name`` as a change of each owner
+    object concerned, whichever side the change was made from."""
+
+    @check_disable
+    def receiver(
+        sender: Any,
+        instance: Model,
+        action: str,
+        reverse: bool,
+        model: type[Model],
+        pk_set: set[Any] | None,
+        **kwargs: Any,
+    ) -> None:
+        from timelogging.models import ConfigChange
+
+        if action == "pre_clear":
+            # post_clear no longer knows what was there: remember it on the instance.
+            accessor = _reverse_name(owner, field_name) if reverse else field_name
+            related = getattr(instance, accessor)
+            instance._piadesk_cleared = set(related.values_list("pk", flat=True))  # type: ignore[attr-defined]
+            return
+        if action not in ("post_add", "post_remove", "post_clear"):
+            return
+        if action == "post_clear":
+            pk_set = getattr(instance, "_piadesk_cleared", set())
+        if not pk_set:
+            return
+        operation = "add" if action == "post_add" else "delete"
+        if not reverse:
+            changed = model._default_manager.filter(pk__in=pk_set).order_by("pk")
+            ConfigChange.objects.log_m2m_changes(changed, instance, operation, field_name)
+            return
+        # Changed from the other side: ``instance`` is the related object (a tag), ``pk_set``
+        # the owners (clients) whose field changed.
+        one = type(instance)._default_manager.filter(pk=instance.pk)
+        for owner_obj in model._default_manager.filter(pk__in=pk_set).order_by("pk"):
+            ConfigChange.objects.log_m2m_changes(one, owner_obj, operation, field_name)
+
+    return receiver
+
+
+def _reverse_name(owner: type[Model], field_name: str) -> str:
+    return owner._meta.get_field(field_name).remote_field.get_accessor_name()  # type: ignore[union-attr]
+
+
+# --- reading the history ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class ChangeLine:
+    """One field of one change, as people read it."""
+
+    field: str
+    old: str
+    new: str
+    # "m2m" lines list what was added or removed (``new``) and have no ``old``.
+    kind: str = "value"
+
+
+def change_lines(entry: Any) -> list[ChangeLine]:
+    """``entry.changes`` in words: field labels, choice labels, Yes/No, "(empty)", and
+    credentials as set / changed / removed."""
+    model = entry.content_type.model_class()
+    lines = []
+    for name, change in (entry.changes or {}).items():
+        label = _field_label(model, name)
+        if isinstance(change, dict) and change.get("type") == "m2m":
+            verb = "added" if change.get("operation") == "add" else "removed"
+            objects = ", ".join(str(o) for o in change.get("objects", []))
+            lines.append(ChangeLine(field=label, old="", new=f"{verb}: {objects}", kind="m2m"))
+            continue
+        old, new = (list(change) + [None, None])[:2]
+        if name == "secrets_encrypted":
+            lines.append(ChangeLine(field="credentials", old="", new=_credentials(old, new)))
+            continue
+        lines.append(
+            ChangeLine(field=label, old=_display(model, name, old), new=_display(model, name, new))
+        )
+    return lines
+
+
+def _credentials(old: Any, new: Any) -> str:
+    if old in (None, SECRET_NONE):
+        return "credentials set" if new == SECRET_STORED else "no credentials"
+    if new == SECRET_NONE:
+        return "credentials removed"
+    return "credentials changed"
+
+
+def _field_label(model: type[Model] | None, name: str) -> str:
+    if model is None:
+        return name
+    if name == "secrets_encrypted":
+        return "credentials"
+    try:
+        return str(model._meta.get_field(name).verbose_name)
+    except Exception:
+        return name.replace("_", " ")
+
+
+def _display(model: type[Model] | None, name: str, value: Any) -> str:
+    if value is None or value == "None" or value == "":
+        return EMPTY
+    field = None
+    if model is not None:
+        try:
+            field = model._meta.get_field(name)
+        except Exception:
+            field = None
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {v}" for k, v in sorted(value.items())) or EMPTY
+    choices = dict(getattr(field, "choices", None) or [])
+    if choices and isinstance(value, str | int) and value in choices:
+        return str(choices[value])
+    if value is True or value == "True":
+        return "Yes"
+    if value is False or value == "False":
+        return "No"
+    return str(value)
