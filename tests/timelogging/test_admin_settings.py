@@ -135,7 +135,7 @@ def test_valid_settings_are_saved_with_a_summary(admin_client, tenant):
     assert tenant.log_as == Tenant.LogAs.ASSIGNEE
     assert (
         "Time logging is on for clients tagged Ad-hoc or Time Logging, logged as the ticket "
-        "assignee." in messages_text(response)
+        "assignee." in " / ".join(messages_text(response))
     )
 
 
@@ -155,7 +155,7 @@ def test_specified_psa_user_and_all_clients(admin_client, tenant):
     assert (tenant.log_as, tenant.specified_psa_user_ref) == ("specified", "timelogging")
     assert (
         "Time logging is on for all clients, logged as the PSA user Pia Time Logging "
-        "(timelogging)." in messages_text(response)
+        "(timelogging)." in " / ".join(messages_text(response))
     )
 
 
@@ -166,7 +166,7 @@ def test_status_no_is_saved_and_summarised(admin_client, tenant):
     response = _post(admin_client, tenant, time_logging_enabled="False")
     tenant.refresh_from_db()
     assert tenant.time_logging_enabled is False
-    assert "Time logging is off: nothing is logged for anyone." in messages_text(response)
+    assert "Time logging is off: nothing is logged for anyone." in " / ".join(messages_text(response))
 
 
 def test_status_yes_with_apply_to_none_is_valid_but_warned(admin_client, tenant):

@@ -97,7 +97,7 @@ def test_saving_lists_what_changed(admin_client, tenant, catalog):
     assert (
         "Saved. Status: No → Yes; Apply to: None → Based on Tag (Time Logging); "
         "Onboard user: real duration → off; Reset password: real duration → 20 minutes; "
-        "Tag added: Ad-hoc." in messages_text(response)
+        "Tag added: Ad-hoc." in " / ".join(messages_text(response))
     )
 
     page = _page(admin_client, tenant)
@@ -111,7 +111,7 @@ def test_saving_lists_what_changed(admin_client, tenant, catalog):
     assert (
         "Saved. Name: Acme MSP → Acme; Apply to: Based on Tag (Time Logging) → All Clients; "
         "Log time entries as: The user who started the automation → The ticket assignee; "
-        "Reset password: 20 minutes → off." in messages_text(response)
+        "Reset password: 20 minutes → off." in " / ".join(messages_text(response))
     )
 
 
@@ -119,7 +119,7 @@ def test_saving_without_changes_says_so(admin_client, tenant, catalog):
     response = admin_client.post(
         admin_url(tenant, "change"), changeform_data(_page(admin_client, tenant)), follow=True
     )
-    assert "Saved. Nothing changed." in messages_text(response)
+    assert "Saved. Nothing changed." in " / ".join(messages_text(response))
 
 
 def test_saving_the_specified_user_names_them(admin_client, tenant, catalog):
@@ -136,7 +136,7 @@ def test_saving_the_specified_user_names_them(admin_client, tenant, catalog):
         )
     assert (
         "Saved. Log time entries as: The user who started the automation → A specified PSA "
-        "user (Time Logging, timelogging)." in messages_text(response)
+        "user (Time Logging, timelogging)." in " / ".join(messages_text(response))
     )
 
 
@@ -145,7 +145,7 @@ def test_an_invalid_save_lists_nothing(admin_client, tenant, catalog):
     response = admin_client.post(admin_url(tenant, "change"), data)
     assert response.status_code == 200  # the page again, with the error next to the tags
     assert response.context["adminform"].form.errors["apply_tags"] == [TAGS_REQUIRED]
-    assert not any(m.startswith("Saved.") for m in messages_text(response))
+    assert not any(m.startswith("Saved.") for m in " / ".join(messages_text(response)))
 
 
 # --- the page --------------------------------------------------------------------------------
@@ -498,3 +498,18 @@ def test_a_staff_mapping_wins_as_when_posting(tenant):
         )
     assert preview.user_text == "John D. (johnd)"
     assert not [c for c in mock.calls if "members" in c.request.url]
+
+
+def test_auditors_see_the_panel_but_not_the_controls(client, db):
+    from tests.factories import PSAConnectionFactory, TenantFactory
+    from tests.timelogging.tenancy import make_member
+
+    tenant = TenantFactory()
+    PSAConnectionFactory(tenant=tenant)
+    client.force_login(make_member(tenant, "auditor"))
+    response = client.get(f"/admin/timelogging/tenant/{tenant.pk}/change/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "psa-connection-panel" in html and "Healthy" in html
+    assert 'id="psa-connection-test"' not in html
+    assert 'id="tenant-preview-button"' not in html

@@ -101,8 +101,15 @@ class TenantSettingsPageMixin:
         response = super().response_change(request, obj)  # type: ignore[misc]
         changes = getattr(request, _CHANGES_ATTR, None)
         if changes is not None:
+            from timelogging.admin.tenants import settings_summary  # tenants.py imports us
+
             text = "Saved. " + ("; ".join(changes) if changes else "Nothing changed") + "."
-            self.message_user(request, text, messages.SUCCESS)  # type: ignore[attr-defined]
+            summary, level = settings_summary(obj)
+            if level == messages.SUCCESS:  # one message: what changed, and what it now does
+                self.message_user(request, f"{text} {summary}", level)  # type: ignore[attr-defined]
+            else:
+                self.message_user(request, text, messages.SUCCESS)  # type: ignore[attr-defined]
+                self.message_user(request, summary, level)  # type: ignore[attr-defined]
         return response
 
     # -- Preview -------------------------------------------------------------------------------

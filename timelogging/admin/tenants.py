@@ -180,14 +180,10 @@ class TenantAdmin(
         code = getattr(obj, "active_vendor_code", None)
         return dict(vendor_choices()).get(code, code) if code else None
 
-    # After Django's "was changed successfully": what the saved settings now do.
+    # After Django's "was added successfully": what the saved settings now do. (On change,
+    # the page's "Saved. …" message carries it: see tenant_page.py.)
     def response_add(self, request: HttpRequest, obj: Tenant, *args: Any) -> HttpResponse:
         response = super().response_add(request, obj, *args)
-        self.message_user(request, *settings_summary(obj))
-        return response
-
-    def response_change(self, request: HttpRequest, obj: Tenant) -> HttpResponse:
-        response = super().response_change(request, obj)
         self.message_user(request, *settings_summary(obj))
         return response
 
