@@ -48,7 +48,7 @@ def test_key_is_shown_once_after_creation(admin_client):
 def test_change_page_fixes_the_tenant(admin_client):
     api_key, _ = TenantAPIKey.objects.create_key(name="svc", tenant=TenantFactory())
     form = admin_client.get(admin_url(api_key, "change")).context["adminform"].form
-    assert set(form.fields) == {"name", "expiry_date", "revoked"}
+    assert set(form.fields) == {"name", "read_only", "expiry_date", "revoked"}
 
 
 def test_list_columns(admin_client):
@@ -61,6 +61,7 @@ def test_list_columns(admin_client):
         "tenant",
         "name",
         "prefix",
+        "read_only",
         "created",
         "expiry_date",
         "_has_expired",
@@ -83,3 +84,21 @@ def test_revoke_selected_keys(admin_client):
     kept.refresh_from_db()
     assert first.revoked and not kept.revoked
     assert LogEntry.objects.filter(object_id=str(first.pk)).exists()
+
+
+def test_a_read_only_key_made_in_the_admin_reads_but_cannot_report(admin_client, run_payload):
+    from rest_framework.test import APIClient
+
+    tenant = TenantFactory()
+    response = admin_client.post(
+        admin_url(TenantAPIKey, "add"),
+        {"tenant": tenant.pk, "name": "auditor tool", "read_only": "on"},
+        follow=True,
+    )
+    [message] = [m for m in messages_text(response) if "The API key for" in m]
+    key = re.search(r"is: (\S+)\. ", message).group(1)
+    assert TenantAPIKey.objects.get(name="auditor tool").read_only
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert client.get("/api/v1/time-entries/").status_code == 200
+    assert client.post("/api/v1/automation-runs/", run_payload(), format="json").status_code == 403

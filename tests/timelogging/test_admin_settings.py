@@ -166,7 +166,9 @@ def test_status_no_is_saved_and_summarised(admin_client, tenant):
     response = _post(admin_client, tenant, time_logging_enabled="False")
     tenant.refresh_from_db()
     assert tenant.time_logging_enabled is False
-    assert "Time logging is off: nothing is logged for anyone." in " / ".join(messages_text(response))
+    assert "Time logging is off: nothing is logged for anyone." in " / ".join(
+        messages_text(response)
+    )
 
 
 def test_status_yes_with_apply_to_none_is_valid_but_warned(admin_client, tenant):

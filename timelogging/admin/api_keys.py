@@ -18,10 +18,19 @@ class TenantAPIKeyAdmin(TenantIsolationMixin, APIKeyModelAdmin):
     """Keys are stored hashed: the library's ``save_model`` shows the full key once, in a
     message after creation; nothing can show it afterwards."""
 
-    fields = ("tenant", "name", "prefix", "expiry_date", "revoked")
-    list_display = ("tenant", "name", "prefix", "created", "expiry_date", "_has_expired", "revoked")
+    fields = ("tenant", "name", "prefix", "read_only", "expiry_date", "revoked")
+    list_display = (
+        "tenant",
+        "name",
+        "prefix",
+        "read_only",
+        "created",
+        "expiry_date",
+        "_has_expired",
+        "revoked",
+    )
     list_select_related = ("tenant",)
-    list_filter = ("revoked", "tenant")
+    list_filter = ("revoked", "read_only", "tenant")
     search_fields = ("name", "prefix", "tenant__name")
     autocomplete_fields = ("tenant",)
     actions = ["revoke_keys"]
