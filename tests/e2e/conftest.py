@@ -71,8 +71,15 @@ class Worker:
                 # the delivery design survives a kill anyway.
                 self.process.wait(timeout=3)
             except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+                pass
+        # Workers, monitor and pusher are children in the same process group: one may outlive
+        # the guard and keep a database session open (PostgreSQL then refuses to drop the test
+        # database). Make sure none is left.
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait()
         self.log.close()
 
     def output(self) -> str:
