@@ -54,6 +54,7 @@ class PSAConnectionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     """
 
     form = PSAConnectionForm
+    ordering = ("tenant__name", "-is_active", "name", "pk")  # stable pages (autocomplete too)
     fixed_on_change = ("vendor",)
     list_display = ("tenant", "vendor_label", "name", "is_active", "site", "state_summary")
     list_select_related = ("tenant",)
