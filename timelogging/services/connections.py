@@ -113,23 +113,26 @@ def connection_save(
     return connection
 
 
-# --- look-ups made for staff in the admin -----------------------------------------------------
-def connection_lookup_backend(connection: PSAConnection) -> PSABackend:
-    """A backend for a look-up staff wait for (test, user picker, user check).
-
-    Its requests count against the connection's request budget like the worker's (Autotask's
-    limit is shared by everything that calls the database), and a stored secret that cannot be
-    decrypted is a ``ConfigurationError`` like any other credential problem, so callers only
-    handle ``PSAError``. Close ``backend.http`` when done.
-    """
+def connection_budgeted_backend(connection: PSAConnection, **kwargs: Any) -> PSABackend:
+    """A backend whose requests count against the connection's request budget (shared by the
+    worker and staff look-ups: Autotask's limit is shared by everything that calls its
+    database). Undecryptable secrets are a ``ConfigurationError`` like any other credential
+    problem, so callers only handle ``PSAError``. Close ``backend.http`` when done."""
     try:
         return connection_backend(
-            connection,
-            read_timeout=min(django_settings.PSA_HTTP_READ_TIMEOUT, LOOKUP_READ_TIMEOUT),
-            before_request=lambda *_: budget_spend(connection=connection),
+            connection, before_request=lambda *_: budget_spend(connection=connection), **kwargs
         )
     except SecretsUnavailable as exc:
         raise ConfigurationError(str(exc)) from exc
+
+
+# --- look-ups made for staff in the admin -----------------------------------------------------
+def connection_lookup_backend(connection: PSAConnection) -> PSABackend:
+    """A budgeted backend for a look-up staff wait for (test, user picker, user check): a
+    shorter read timeout than the worker's."""
+    return connection_budgeted_backend(
+        connection, read_timeout=min(django_settings.PSA_HTTP_READ_TIMEOUT, LOOKUP_READ_TIMEOUT)
+    )
 
 
 def lookup_error_message(*, connection: PSAConnection, error: PSAError) -> str:

@@ -36,10 +36,9 @@ from psa.base import (
     UnknownOutcomeError,
     UserError,
 )
-from timelogging.crypto import SecretsUnavailable
 from timelogging.models import PostAttempt, PSAConnection, PSAUserMapping, Tenant, TimeEntry
-from timelogging.services.budget import BudgetExhausted, budget_spend
-from timelogging.services.connections import connection_backend
+from timelogging.services.budget import BudgetExhausted
+from timelogging.services.connections import connection_budgeted_backend
 from timelogging.services.delivery import (
     entry_fail,
     entry_hold,
@@ -59,12 +58,7 @@ def entry_post(*, entry_id: int) -> str:
     started = timezone.now()
     backend: PSABackend | None = None
     try:
-        try:
-            backend = connection_backend(
-                connection, before_request=lambda *_: budget_spend(connection=connection)
-            )
-        except SecretsUnavailable as exc:
-            raise ConfigurationError(str(exc)) from exc
+        backend = connection_budgeted_backend(connection)
         result, user = _attempt(entry=entry, connection=connection, backend=backend)
     except PSAError as exc:
         _record_failure(entry=entry, error=exc, started=started, backend=backend)
