@@ -19,3 +19,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file (not :memory:) so that end-to-end tests can share it with a real qcluster; one per
     # test process so that concurrent runs on one machine do not trample each other.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}  # noqa: F405
+else:
+    # The same on PostgreSQL: several checkouts (or CI and a developer) may run the suite on one
+    # server at once, and pytest-django's default name (test_<db>) would be shared by all.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_piadesk_{os.getpid()}"}  # noqa: F405

@@ -16,7 +16,8 @@ converted once (and cached per file) into a draft-4 document:
   Pass ``strict=False`` when a vendor accepts fields its spec omits (HaloPSA's ``who``).
 
 Formats checked: ``date-time`` (RFC 3339 with a zone), ``int32``, ``int64``, ``uuid``.
-The specs live outside the repository; set ``PIADESK_VENDOR_SPECS`` to their folder if needed.
+The schemas live in ``tests/psa/specs/`` (trimmed from the vendors' full documents; see the
+README there for their sources and ``extract_schemas.py`` to refresh them).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-import os
 import re
 import uuid
 from pathlib import Path
@@ -32,13 +32,9 @@ from typing import Any
 
 import jsonschema
 
-SPECS_DIR = Path(
-    os.environ.get(
-        "PIADESK_VENDOR_SPECS", Path(__file__).resolve().parents[3] / "shared/vendor-specs"
-    )
-)
-CONNECTWISE_SPEC = SPECS_DIR / "connectwise-openapi-TimeEntry-excerpt.json"
-HALOPSA_SPEC = SPECS_DIR / "halopsa-openapi.json"
+SPECS_DIR = Path(__file__).resolve().parent / "specs"
+CONNECTWISE_SPEC = SPECS_DIR / "connectwise-TimeEntry.json"
+HALOPSA_SPEC = SPECS_DIR / "halopsa-Actions.json"
 
 _REF_PREFIX = "#/components/schemas/"
 _SCHEMA_MAPS = ("properties", "patternProperties", "definitions")
@@ -81,7 +77,7 @@ def load_schemas(spec: Path | str) -> dict[str, Any]:
     """All ``components.schemas`` of a spec file, converted; loaded once per path."""
     path = Path(spec)
     if not path.exists():
-        raise FileNotFoundError(f"Vendor spec {path} not found; set PIADESK_VENDOR_SPECS.")
+        raise FileNotFoundError(f"Vendor schema {path} not found (see tests/psa/specs/README.md).")
     schemas = json.loads(path.read_text(encoding="utf-8"))["components"]["schemas"]
     known = set(schemas)
     return {name: _convert(schema, known) for name, schema in schemas.items()}
