@@ -26,8 +26,10 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 
+# PIADESK_SANDBOX=1: the sandbox app is installed only when it is on, and its migrations are
+# checked as well.
 check-migrations: setup
-	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
+	DEBUG=1 PIADESK_SANDBOX=1 $(PY) manage.py makemigrations --check --dry-run
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -76,7 +76,8 @@ INSTALLED_APPS = [
     # ConfigChange rows (AUDITLOG_LOGENTRY_MODEL below), which carry the tenant.
     "auditlog",
     "timelogging",
-    "psa.sandbox",
+    # psa.sandbox is added below only when PIADESK_SANDBOX is on: its models (fake PSA
+    # accounts, members, tickets, received entries) have no place in a production database.
 ]
 
 MIDDLEWARE = [
@@ -217,9 +218,12 @@ PSA_HTTP_READ_TIMEOUT = env_int("PSA_HTTP_READ_TIMEOUT", 30)
 # so that the task timeout can be set above the longest possible attempt.
 PSA_MAX_REQUESTS_PER_ATTEMPT = 4
 
-# The local PSA stand-ins under /sandbox/ (demo and end-to-end tests). Off unless enabled.
+# The local PSA stand-ins under /sandbox/ (demo and end-to-end tests). Off unless enabled; off,
+# the app is not installed at all: no sandbox tables are migrated and no /sandbox/ URLs exist.
+# (`make check-migrations` turns it on so that the sandbox's migrations are checked too.)
 PIADESK_SANDBOX = env_bool("PIADESK_SANDBOX", False)
 if PIADESK_SANDBOX:
+    INSTALLED_APPS.append("psa.sandbox")
     # Injects the faults configured per vendor (psa/sandbox/faults.py); only /sandbox/ paths.
     MIDDLEWARE.append("psa.sandbox.faults.FaultInjectionMiddleware")
 

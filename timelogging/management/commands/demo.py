@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -24,13 +25,16 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from timelogging.management.sandbox import (
-    SANDBOX_VENDORS,
-    SandboxVendor,
-    autotask_proxy_time_entry,
-    sandbox_connection_save,
-)
+from psa.registry import BACKENDS
 from timelogging.models import Automation, Client, Tag, Tenant, TenantAPIKey
+
+if TYPE_CHECKING:
+    from timelogging.management.sandbox import SandboxVendor
+
+# The sandbox's models can be imported only when the app is installed (PIADESK_SANDBOX on), so
+# timelogging.management.sandbox is imported in handle(), after the setting is checked; every
+# vendor has a sandbox (tests/timelogging/test_demo_command.py checks it).
+VENDORS = list(BACKENDS)
 
 DEMO_TENANT = "Demo MSP"
 DEMO_KEY_NAME = "demo key (make run)"
@@ -49,7 +53,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--vendor",
-            choices=list(SANDBOX_VENDORS),
+            choices=VENDORS,
             default="connectwise",
             help="The sandbox PSA the demo tenant logs time in (default: connectwise).",
         )
@@ -57,6 +61,8 @@ class Command(BaseCommand):
     def handle(self, *args, port: int, host: str, setup_only: bool, vendor: str, **options):
         if not settings.PIADESK_SANDBOX:
             raise CommandError("The demo needs the PSA sandbox: set PIADESK_SANDBOX=1.")
+        from timelogging.management.sandbox import SANDBOX_VENDORS
+
         call_command("migrate", interactive=False, verbosity=0)
         key = self.setup(port=port, vendor=vendor)
         self.print_instructions(host=host, port=port, key=key, vendor=SANDBOX_VENDORS[vendor])
@@ -96,6 +102,11 @@ class Command(BaseCommand):
             tenant=tenant, key="disk-cleanup", defaults={"name": "Disk cleanup"}
         )
 
+        from timelogging.management.sandbox import (
+            autotask_proxy_time_entry,
+            sandbox_connection_save,
+        )
+
         # The worker calls the sandbox on this machine whatever --host the web server binds.
         sandbox_connection_save(tenant=tenant, vendor=vendor, base_url=f"http://127.0.0.1:{port}")
         if vendor == "autotask":
@@ -122,7 +133,7 @@ class Command(BaseCommand):
             "outcome": "completed",
             "summary": "Reset the password of jane@contoso.example and sent it to her manager.",
         }
-        others = "|".join(v for v in SANDBOX_VENDORS if v != vendor.vendor)
+        others = "|".join(v for v in VENDORS if v != vendor.vendor)
         curl = (
             f"curl -s -X POST {base}/api/v1/automation-runs/ \\\n"
             f"  -H 'Authorization: Bearer {key}' \\\n"
