@@ -67,6 +67,7 @@ from psa.base import (
     ConfigurationError,
     ConnectionConfig,
     EntryToPost,
+    FoundEntry,
     NotFoundError,
     PermanentError,
     PostResult,
@@ -76,6 +77,8 @@ from psa.base import (
     RetryableError,
     Ticket,
     UnknownOutcomeError,
+    UserError,
+    parse_utc,
 )
 from psa.http import Response
 from psa.urls import address_error
@@ -111,9 +114,10 @@ IMPERSONATION_FIX = (
     "for administrators (System Settings → Timesheets)."
 )
 ROLE_FIX = (
-    "piadesk sends the ticket's assigned role for the ticket assignee and otherwise the "
-    "resource's default service desk role: check the resource's service desk roles in "
-    "Autotask, allow other roles (System Settings → 'Allow users to modify Role when "
+    "piadesk sends the ticket's assigned role when the resource is the ticket's assigned "
+    "resource and otherwise the resource's default service desk role (trying the ticket's "
+    "role once when that is refused): give the resource that role among its service desk "
+    "roles in Autotask, allow other roles (System Settings → 'Allow users to modify Role when "
     "creating/editing time entries on tickets'), or set Role ID on the connection."
 )
 CREDENTIALS_FIX = "check the API user name and the API integration code (tracking identifier)"
@@ -135,9 +139,9 @@ def _valid_id(value: Any, what: str) -> int:
 def _resource_id(user: PSAUser) -> int:
     text = str(user.ref).strip()
     if not ID_RE.fullmatch(text):
-        # A mapping made by hand with a name instead of the numeric resource id: every entry
-        # for this user fails until staff fix the mapping.
-        raise ConfigurationError(
+        # A mapping made by hand with a name instead of the numeric resource id (or a
+        # specified user from another PSA): this user's entries fail until staff fix it.
+        raise UserError(
             f"PSA user {user.ref!r} is not an Autotask resource id (digits only): fix the user "
             "mapping or the specified PSA user."
         )
@@ -216,6 +220,35 @@ def build_time_entry_payload(entry: EntryToPost, role_id: int) -> dict[str, Any]
     }
 
 
+def _assignee_role(ticket: Ticket, resource_id: int) -> int | None:
+    """The ticket's assigned role when ``resource_id`` is the ticket's assigned resource."""
+    assignee = ticket.assignee
+    if assignee is None or str(assignee.ref).strip() != str(resource_id):
+        return None
+    return _positive_int(ticket.extra.get("assigned_role_id")) or _positive_int(
+        assignee.extra.get("role_id")
+    )
+
+
+class RoleRefused(PermanentError):
+    """Autotask refused the entry's roleID: nothing was stored (see ``post_time_entry``)."""
+
+
+def _role_advice(
+    refused: PSAError, entry: EntryToPost, role: int, ticket_role: int | None
+) -> PermanentError:
+    tried = f"role {role}"
+    if ticket_role is not None and ticket_role != role:
+        tried += f" and then the ticket's assigned role {ticket_role}"
+    elif ticket_role is None:
+        tried += " (the ticket has no assigned role)"
+    message = (
+        f"Autotask refused {tried} for resource {entry.user.ref} on ticket {entry.ticket_id}: "
+        f"{refused.message} {ROLE_FIX}"
+    )
+    return PermanentError(message, status=refused.status, body=refused.body)
+
+
 # --- error classification -------------------------------------------------------------------
 def _error(cls: type[PSAError], message: str, response: Response, **extra: Any) -> PSAError:
     return cls(message, status=response.status, body=response.text[:BODY_EXCERPT_CHARS], **extra)
@@ -245,7 +278,15 @@ def _has(messages: list[str], *needles: str) -> bool:
 
 PERMISSION_WORDS = ("does not have the adequate permissions", "proxy", "impersonat")
 CREDENTIAL_WORDS = ("integrationcode", "integration code", "username", "user name")
-ROLE_WORDS = ("must have a roleid", "role does not exist or is invalid")
+ROLE_WORDS = (
+    "must have a roleid",
+    "role does not exist or is invalid",
+    # A stricter instance: "The roleID must match the ticket's assigned resource role".
+    "roleid must match",
+    "assigned resource role",
+)
+# The entry's resource itself is unusable (inactive, unknown): that user's problem.
+RESOURCE_WORDS = ("is not an active resource", "resource is inactive", "resource does not exist")
 TRANSIENT_WORDS = ("timeout", "timed out", "deadlock")
 # Wording unconfirmed: a threshold refusal is decided before the request is processed.
 THRESHOLD_WORDS = ("threshold", "too many requests")
@@ -321,7 +362,9 @@ def _classify_500(
                 "API user's security level (Web Services API)."
             )
         if impersonating:
-            return ConfigurationError, (
+            # The resource's security level or licence does not allow impersonation: that
+            # resource's entries fail, the connection carries on for everyone else.
+            return UserError, (
                 f"Autotask refused to log time while impersonating the resource: {quoted}. "
                 f"{IMPERSONATION_FIX}"
             )
@@ -334,7 +377,13 @@ def _classify_500(
             f"Autotask rejected the API credentials: {quoted}. Please {CREDENTIALS_FIX}."
         )
     if _has(messages, *ROLE_WORDS):
-        return ConfigurationError, f"Autotask refused the time entry's role: {quoted}. {ROLE_FIX}"
+        # The role of this entry (its resource on its ticket): see ``post_time_entry``.
+        return RoleRefused, f"Autotask refused the time entry's role: {quoted}. {ROLE_FIX}"
+    if operation == "create" and _has(messages, *RESOURCE_WORDS):
+        return UserError, (
+            f"Autotask refused the resource: {quoted}. Check that the resource is active in "
+            "Autotask, and the user mapping or the specified PSA user."
+        )
     if _has(messages, "midnight"):
         # "You may need to enable the Allow time entries to span over midnight system
         # setting" (TimeEntries conditions): times are UTC, so local evenings cross midnight.
@@ -680,16 +729,16 @@ class AutotaskBackend(PSABackend):
 
     # -- the write -----------------------------------------------------------------------------
     def role_for(self, entry: EntryToPost) -> int:
-        """The roleID to send for ``entry`` (see the module docstring)."""
+        """The roleID to send for ``entry`` (see the module docstring).
+
+        The ticket's assigned role whenever the resource *is* the ticket's assigned resource
+        (Autotask requires it unless the instance lets time entries change the role), else the
+        resource's default service desk role, else the connection's Role ID.
+        """
         resource_id = _resource_id(entry.user)
         ticket = entry.ticket
-        if (
-            entry.log_as == "assignee"
-            and ticket is not None
-            and str(ticket.id).strip() == str(entry.ticket_id).strip()
-        ):
-            role = _positive_int(ticket.extra.get("assigned_role_id"))
-            role = role or _positive_int(entry.user.extra.get("role_id"))
+        if ticket is not None and str(ticket.id).strip() == str(entry.ticket_id).strip():
+            role = _assignee_role(ticket, resource_id)
             if role is not None:
                 return role
         if "default_role_id" in entry.user.extra:
@@ -698,7 +747,8 @@ class AutotaskBackend(PSABackend):
             role = self._default_role_id(resource_id)
         role = role or self.role_id
         if role is None:
-            raise ConfigurationError(
+            # One resource's set-up, not the connection's: only this user's entries fail.
+            raise UserError(
                 f"Autotask resource {resource_id} has no default service desk role: set one in "
                 "Autotask or set Role ID on the connection."
             )
@@ -708,7 +758,29 @@ class AutotaskBackend(PSABackend):
         # Refusals that need no request come first (a role look-up may need one).
         _valid_id(entry.ticket_id, "ticket")
         hours_worked(entry)
-        payload = build_time_entry_payload(entry, self.role_for(entry))
+        role = self.role_for(entry)
+        try:
+            return self._create(entry, role)
+        except RoleRefused as refused:
+            # A stricter instance wants the ticket's assigned role (e.g. the resource is the
+            # ticket's assigned resource and time entries may not change the role): a refusal
+            # stored nothing, so the ticket's role is tried once.
+            ticket_role = self._ticket_role(entry)
+            if ticket_role is None or ticket_role == role:
+                raise _role_advice(refused, entry, role, ticket_role) from None
+            try:
+                return self._create(entry, ticket_role)
+            except RoleRefused as again:
+                raise _role_advice(again, entry, role, ticket_role) from None
+
+    def _ticket_role(self, entry: EntryToPost) -> int | None:
+        ticket = entry.ticket
+        if ticket is None or str(ticket.id).strip() != str(entry.ticket_id).strip():
+            ticket = self.get_ticket(entry.ticket_id)
+        return _positive_int(ticket.extra.get("assigned_role_id"))
+
+    def _create(self, entry: EntryToPost, role: int) -> PostResult:
+        payload = build_time_entry_payload(entry, role)
         headers = (
             {"ImpersonationResourceId": str(payload["resourceID"])} if self.impersonate else {}
         )
@@ -727,7 +799,7 @@ class AutotaskBackend(PSABackend):
             raise _error(UnknownOutcomeError, message, response)
         return PostResult(psa_entry_id=str(item_id), start=entry.start, end=entry.end)
 
-    def find_entry_by_reference(self, ticket_id: str, reference: str) -> str | None:
+    def find_entry(self, ticket_id: str, reference: str) -> FoundEntry | None:
         number = _valid_id(ticket_id, "ticket")
         if not reference:
             return None  # an empty reference would "match" any entry
@@ -747,5 +819,9 @@ class AutotaskBackend(PSABackend):
             if record.get("id") is not None and (
                 reference in notes or record.get("internalNotes") == reference
             ):
-                return str(record["id"])
+                return FoundEntry(
+                    str(record["id"]),
+                    start=parse_utc(record.get("startDateTime")),
+                    end=parse_utc(record.get("endDateTime")),
+                )
         return None

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
@@ -179,6 +180,36 @@ class PostResult:
     adopted: bool = False  # True when an existing entry with our reference was found instead
 
 
+@dataclass(frozen=True)
+class FoundEntry:
+    """An entry already on the ticket carrying the run's reference, as the PSA holds it.
+
+    ``start``/``end`` are read from the PSA's record (None when it did not say): after an
+    unknown outcome piadesk records the window the PSA holds, which may differ from the
+    entry's own (ConnectWise's window is moved back when it would end in the future).
+    """
+
+    psa_entry_id: str
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+
+
+def parse_utc(value: Any) -> dt.datetime | None:
+    """An aware UTC datetime from a PSA's ISO-8601 text ("Z", an offset, or none = UTC)."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    # Python 3.11 parses up to 6 fractional digits; .NET writes up to 7.
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
 def replace(obj: Any, **changes: Any) -> Any:
     return dataclasses.replace(obj, **changes)
 
@@ -253,6 +284,12 @@ class PSABackend:
     def post_time_entry(self, entry: EntryToPost) -> PostResult:
         raise NotImplementedError
 
+    def find_entry(self, ticket_id: str, reference: str) -> FoundEntry | None:
+        """The existing entry on the ticket whose notes carry ``reference``, with the window
+        the PSA holds for it."""
+        raise NotImplementedError
+
     def find_entry_by_reference(self, ticket_id: str, reference: str) -> str | None:
         """The id of an existing entry on the ticket whose notes carry ``reference``."""
-        raise NotImplementedError
+        found = self.find_entry(ticket_id, reference)
+        return found.psa_entry_id if found is not None else None

@@ -38,6 +38,7 @@ from psa.base import (
     ConfigurationError,
     ConnectionConfig,
     EntryToPost,
+    FoundEntry,
     NotFoundError,
     PermanentError,
     PostResult,
@@ -48,6 +49,7 @@ from psa.base import (
     Ticket,
     UnknownOutcomeError,
     UserError,
+    parse_utc,
 )
 from psa.http import Response
 from psa.urls import address_error
@@ -442,7 +444,7 @@ class ConnectWiseBackend(PSABackend):
             raise _error(UnknownOutcomeError, message, response)
         return PostResult(psa_entry_id=str(entry_id), start=entry.start, end=entry.end)
 
-    def find_entry_by_reference(self, ticket_id: str, reference: str) -> str | None:
+    def find_entry(self, ticket_id: str, reference: str) -> FoundEntry | None:
         ticket_id = _valid_ticket_id(ticket_id)
         if not reference:
             return None  # an empty reference would "match" any entry
@@ -455,5 +457,10 @@ class ConnectWiseBackend(PSABackend):
         # ConnectWise versions.
         for record in self._records("time/entries", params, pages=MAX_ENTRY_PAGES):
             if record.get("id") is not None and reference in str(record.get("notes") or ""):
-                return str(record["id"])
+                # The window ConnectWise holds: the one sent, possibly moved back.
+                return FoundEntry(
+                    str(record["id"]),
+                    start=parse_utc(record.get("timeStart")),
+                    end=parse_utc(record.get("timeEnd")),
+                )
         return None

@@ -61,6 +61,7 @@ from psa.base import (
     ConfigurationError,
     ConnectionConfig,
     EntryToPost,
+    FoundEntry,
     NotFoundError,
     PermanentError,
     PostResult,
@@ -704,8 +705,8 @@ class HaloPSABackend(PSABackend):
         entry_id = f"{action['ticket_id']}/{action_id}"
         return PostResult(psa_entry_id=entry_id, start=entry.start, end=entry.end)
 
-    def find_entry_by_reference(self, ticket_id: str, reference: str) -> str | None:
-        """The ``"{ticket}/{action}"`` id of an action on the ticket whose note carries
+    def find_entry(self, ticket_id: str, reference: str) -> FoundEntry | None:
+        """The ``"{ticket}/{action}"`` id (and window) of an action on the ticket whose note carries
         ``reference``.
 
         Halo's reads lag its writes by a few seconds: right after an unknown outcome a
@@ -723,5 +724,9 @@ class HaloPSABackend(PSABackend):
         # Actions`` has no paging parameters; ``count`` bounds the answer.
         for action in self._records(self._json(response, (list, dict), "Actions"), "actions"):
             if action.get("id") and reference in str(action.get("note") or ""):
-                return f"{number}/{action['id']}"
+                return FoundEntry(
+                    f"{number}/{action['id']}",
+                    start=parse_halo_datetime(action.get("actionarrivaldate")),
+                    end=parse_halo_datetime(action.get("actioncompletiondate")),
+                )
         return None

@@ -40,14 +40,17 @@ What it enforces
       (``ImpersonationResourceId``; a resource with ``extra["impersonation_allowed"] = False``
       cannot be impersonated); ``roleID`` missing ("TimeEntries for Tickets must have a
       roleID") or other than the ticket's assigned role or the resource's default role ("Role
-      does not exist or is invalid"); ``dateWorked``, ``startDateTime``, ``endDateTime``
+      does not exist or is invalid"), and for the ticket's assigned resource other than the
+      ticket's assigned role unless ``options["role_change_allowed"]``; ``dateWorked``,
+      ``startDateTime``, ``endDateTime``
       missing or not ISO-8601 with a zone, or end not after start; ``hoursWorked`` not a
       number in (0, 24]; ``summaryNotes``/``internalNotes`` over 8000 characters.
     - ``POST v1.0/Tickets/{id}/TimeEntries`` and any unknown path: 404, like Autotask (time
       entries have no parent entity).
 
 Switches (``SandboxAccount.options``)
-    ``proxy_time_entry`` (default false); ``current_request_count`` (what
+    ``proxy_time_entry`` (default false); ``role_change_allowed`` (default false);
+    ``current_request_count`` (what
     ``ThresholdInformation`` reports as used this hour, default 0).
 
 Sandbox-only convenience (no auth)
@@ -90,6 +93,7 @@ PERMISSION_DENIED = (
 )
 ROLE_MISSING = "TimeEntries for Tickets must have a roleID"
 ROLE_INVALID = "Role does not exist or is invalid"
+ROLE_MUST_MATCH = "The roleID must match the ticket's assigned resource role."
 ZONE_UNKNOWN = "Zone information could not be determined"
 INTEGRATION_CODE_INVALID = "IntegrationCode is invalid."
 USERNAME_INVALID = "The UserName is not valid for this API."  # unconfirmed wording
@@ -465,9 +469,20 @@ def _validate_entry(request: HttpRequest, account: SandboxAccount, body: Any) ->
     role_id = body.get("roleID")
     if role_id is None:
         raise ApiError(500, ROLE_MISSING)
-    allowed = {(ticket.extra or {}).get("assigned_role_id"), _default_role(member)} - {None}
+    assigned_role = (ticket.extra or {}).get("assigned_role_id")
+    allowed = {assigned_role, _default_role(member)} - {None}
     if not _is_int(role_id) or role_id not in allowed:
         raise ApiError(500, ROLE_INVALID)
+    # The ticket's assigned resource must log with the ticket's assigned role unless the
+    # system setting "Allow users to modify Role when creating/editing time entries on
+    # tickets" is on (TimeEntriesEntity.htm; wording unconfirmed).
+    if (
+        ticket.owner_id == member.pk
+        and assigned_role is not None
+        and role_id != assigned_role
+        and not (account.options or {}).get("role_change_allowed")
+    ):
+        raise ApiError(500, ROLE_MUST_MATCH)
 
     times = {}
     for name in ("dateWorked", "startDateTime", "endDateTime"):

@@ -9,6 +9,7 @@ import datetime as dt
 import json
 
 import pytest
+import responses
 from django.core.cache import cache as django_cache
 from responses import matchers
 
@@ -16,6 +17,7 @@ from psa.autotask import (
     DEFAULT_DISCOVERY_URL,
     NOTES_MAX_CHARS,
     AutotaskBackend,
+    RoleRefused,
     build_time_entry_payload,
     classify_response,
     fit_notes,
@@ -24,6 +26,7 @@ from psa.base import (
     ConfigurationError,
     ConnectionConfig,
     EntryToPost,
+    FoundEntry,
     NotFoundError,
     PermanentError,
     PostResult,
@@ -31,6 +34,7 @@ from psa.base import (
     RetryableError,
     Ticket,
     UnknownOutcomeError,
+    UserError,
 )
 from psa.http import PSASession, Response
 from psa.registry import backend_class, vendor_choices
@@ -144,6 +148,7 @@ WRONG_CODE = errors("IntegrationCode is invalid.")
 WRONG_USER = errors("The UserName is not valid for this API.")
 NO_ROLE = errors("TimeEntries for Tickets must have a roleID")
 BAD_ROLE = errors("Role does not exist or is invalid")
+STRICT_ROLE = errors("The roleID must match the ticket's assigned resource role.")
 HOURS = errors("hoursWorked must be greater than 0 and no more than 24.")
 RULE = errors("The ticket is complete: time can no longer be added.")
 TIMEOUT = errors("Execution Timeout Expired. The timeout period elapsed.")
@@ -169,8 +174,10 @@ CASES = [
     (500, WRONG_CODE, "read", ConfigurationError),
     (500, WRONG_CODE, "create", ConfigurationError),
     (500, WRONG_USER, "read", ConfigurationError),
-    (500, NO_ROLE, "create", ConfigurationError),
-    (500, BAD_ROLE, "create", ConfigurationError),
+    (500, NO_ROLE, "create", RoleRefused),
+    (500, BAD_ROLE, "create", RoleRefused),
+    (500, STRICT_ROLE, "create", RoleRefused),
+    (500, errors("resourceID 5 is not an active resource."), "create", UserError),
     (500, MIDNIGHT, "create", ConfigurationError),
     (500, HOURS, "create", PermanentError),
     (500, RULE, "create", PermanentError),
@@ -230,7 +237,7 @@ def test_proxy_refusal_says_what_to_change():
 def test_proxy_refusal_while_impersonating_gives_the_impersonation_fix():
     response = Response(500, {}, json.dumps(PROXY_REFUSAL))
     error = classify_response(response, operation="create", impersonating=True)
-    assert isinstance(error, ConfigurationError)
+    assert isinstance(error, UserError)
     assert "while impersonating" in error.message
     assert "Allow impersonation of resources with this security level" in error.message
     assert PROXY_REFUSAL["errors"][0] in error.message
@@ -516,6 +523,54 @@ def test_post_as_a_specified_user_looks_up_the_default_role(api, backend):
     assert sent(api.calls[2]) == expected_payload(resourceID=29682888, roleID=8)
 
 
+def test_the_starter_who_is_the_tickets_assignee_gets_the_tickets_role(api, backend):
+    # Logged as the starter, but John is also the ticket's assigned resource: Autotask wants
+    # the ticket's assigned role (9), not John's default (8).
+    api.post(API + "TimeEntries", json={"itemId": 4714})
+    john = PSAUser(ref="29682886", extra={"default_role_id": 8})
+    ticket = Ticket(id="1001", assignee=PSAUser(ref="29682886"), extra={"assigned_role_id": 9})
+    backend.post_time_entry(make_entry(user=john, log_as="starter", ticket=ticket))
+    assert sent(api.calls[1])["roleID"] == 9
+
+
+def ticket_answer(rsps, *, assignee=29682886, role=9):
+    rsps.get(
+        API + "Tickets/1001",
+        json={"item": {"id": 1001, "assignedResourceID": assignee, "assignedResourceRoleID": role}},
+    )
+
+
+def test_a_role_refusal_then_the_tickets_role_is_accepted(api, backend):
+    api.add(responses.POST, API + "TimeEntries", status=500, json=STRICT_ROLE)
+    api.add(responses.POST, API + "TimeEntries", json={"itemId": 4715})
+    ticket_answer(api)
+    result = backend.post_time_entry(make_entry(log_as="starter"))
+    assert result.psa_entry_id == "4715"
+    posts = [sent(c) for c in api.calls if c.request.url.endswith("TimeEntries")]
+    assert [p["roleID"] for p in posts] == [8, 9]
+    assert f"GET {API}Tickets/1001" in urls(api)
+
+
+def test_a_role_refused_twice_says_what_to_change(api, backend):
+    api.post(API + "TimeEntries", status=500, json=STRICT_ROLE)
+    ticket_answer(api)
+    with pytest.raises(PermanentError) as exc:
+        backend.post_time_entry(make_entry(log_as="starter"))
+    posts = [c for c in api.calls if c.request.url.endswith("TimeEntries")]
+    assert len(posts) == 2  # the default role, then the ticket's, never more
+    message = exc.value.message
+    assert "role 8 and then the ticket's assigned role 9" in message
+    assert "Allow users to modify Role" in message and "service desk" in message
+
+
+def test_a_role_refusal_when_the_ticket_has_the_same_role_is_not_retried(api, backend):
+    api.post(API + "TimeEntries", status=500, json=BAD_ROLE)
+    ticket_answer(api, role=8)
+    with pytest.raises(PermanentError, match="Allow users to modify Role"):
+        backend.post_time_entry(make_entry(log_as="starter"))
+    assert len([c for c in api.calls if c.request.url.endswith("TimeEntries")]) == 1
+
+
 def test_assignee_of_another_ticket_falls_back_to_the_default_role(api, backend):
     api.post(API + "TimeEntries", json={"itemId": 1})
     ticket = Ticket(id="999", assignee=None, extra={"assigned_role_id": 9})
@@ -533,8 +588,9 @@ def test_without_a_default_role_the_connections_role_is_used(rsps, fake_cache):
 
 
 def test_without_any_role_nothing_is_posted(api, backend):
+    # One resource without a default role is that user's problem, not the connection's.
     api.post(API + "ResourceServiceDeskRoles/query", json=page([]))
-    with pytest.raises(ConfigurationError) as exc:
+    with pytest.raises(UserError) as exc:
         backend.post_time_entry(make_entry(user=PSAUser(ref="29682886")))
     assert exc.value.message == (
         "Autotask resource 29682886 has no default service desk role: set one in Autotask or "
@@ -554,9 +610,11 @@ def test_impersonation_sends_the_resource_id_header(rsps, fake_cache):
 
 
 def test_a_refusal_while_impersonating_gives_the_impersonation_fix(rsps, fake_cache):
+    # The resource's licence or security level cannot be impersonated: that user's problem
+    # (UserError), not the connection's.
     zone_answer(rsps)
     rsps.post(API + "TimeEntries", status=500, json=PROXY_REFUSAL)
-    with pytest.raises(ConfigurationError, match="while impersonating"):
+    with pytest.raises(UserError, match="while impersonating"):
         make_backend(fake_cache, impersonate="on").post_time_entry(make_entry())
 
 
@@ -566,7 +624,6 @@ def test_a_refusal_while_impersonating_gives_the_impersonation_fix(rsps, fake_ca
         (200, {"id": 1}, UnknownOutcomeError),  # stored, but which one?
         (500, PROXY_REFUSAL, ConfigurationError),
         (500, WRONG_CODE, ConfigurationError),
-        (500, BAD_ROLE, ConfigurationError),
         (500, HOURS, PermanentError),
         (500, TIMEOUT, UnknownOutcomeError),
         (500, "", UnknownOutcomeError),
@@ -596,7 +653,7 @@ def test_post_refuses_a_non_numeric_ticket_without_a_request(rsps, backend):
 
 
 def test_post_refuses_a_non_numeric_resource_as_a_mapping_problem(rsps, backend):
-    with pytest.raises(ConfigurationError, match="not an Autotask resource id"):
+    with pytest.raises(UserError, match="not an Autotask resource id"):
         backend.post_time_entry(make_entry(user=PSAUser(ref="jdoe")))
     assert not rsps.calls
 
@@ -917,3 +974,22 @@ def test_config_fields():
 def test_registered():
     assert backend_class("autotask") is AutotaskBackend
     assert ("autotask", "Autotask") in vendor_choices()
+
+
+def test_find_entry_reads_the_window_autotask_holds(api, backend):
+    api.post(
+        API + "TimeEntries/query",
+        json=page(
+            [
+                {
+                    "id": 2,
+                    "summaryNotes": "Done.\n[piadesk run-1]",
+                    "startDateTime": "2026-05-01T13:50:00Z",
+                    "endDateTime": "2026-05-01T14:10:00.000Z",
+                }
+            ]
+        ),
+    )
+    assert backend.find_entry("1001", "[piadesk run-1]") == FoundEntry(
+        "2", start=at(13, 50), end=at(14, 10)
+    )

@@ -17,6 +17,7 @@ from psa.base import (
     ConfigurationError,
     ConnectionConfig,
     EntryToPost,
+    FoundEntry,
     NotFoundError,
     PermanentError,
     PostResult,
@@ -652,3 +653,23 @@ def test_validate_config_keeps_the_required_checks():
 
 def test_normalise_site_url():
     assert normalise_site_url(" https://cw.example.com/ ") == "https://cw.example.com"
+
+
+def test_find_entry_reads_the_window_connectwise_holds(api, backend):
+    # The window sent may have been moved back (no future time): the record says which.
+    api.get(
+        API + "time/entries",
+        json=[
+            {
+                "id": 3,
+                "notes": "Patched. [piadesk run-1]",
+                "timeStart": "2026-05-01T13:50:00Z",
+                "timeEnd": "2026-05-01T14:10:00Z",
+            }
+        ],
+    )
+    assert backend.find_entry("69", "[piadesk run-1]") == FoundEntry(
+        "3",
+        start=dt.datetime(2026, 5, 1, 13, 50, tzinfo=dt.UTC),
+        end=dt.datetime(2026, 5, 1, 14, 10, tzinfo=dt.UTC),
+    )

@@ -17,6 +17,7 @@ from psa.base import (
     ConfigurationError,
     ConnectionConfig,
     EntryToPost,
+    FoundEntry,
     NotFoundError,
     PermanentError,
     PostResult,
@@ -969,3 +970,25 @@ def test_the_admin_connection_form_can_be_built_for_halopsa():
 
     form_class = PSAConnectionForm.for_vendor("halopsa")  # no config field clashes with its own
     assert {f.name for f in HaloPSABackend.config_fields} <= set(form_class.base_fields)
+
+
+def test_find_entry_reads_the_window_halo_holds(api, backend):
+    api.get(
+        f"{API}/Actions",
+        json={
+            "actions": [
+                {
+                    "id": 5,
+                    "note": "Reset. piadesk-run:run-1",
+                    "actionarrivaldate": "2026-05-01T13:50:00",
+                    "actioncompletiondate": "2026-05-01T14:10:00.1234567",
+                }
+            ]
+        },
+    )
+    found = backend.find_entry("1001", "piadesk-run:run-1")
+    assert found == FoundEntry(
+        "1001/5",
+        start=dt.datetime(2026, 5, 1, 13, 50, tzinfo=dt.UTC),
+        end=dt.datetime(2026, 5, 1, 14, 10, 0, 123456, tzinfo=dt.UTC),
+    )

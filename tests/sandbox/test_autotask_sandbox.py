@@ -406,7 +406,6 @@ def test_end_must_be_after_start(at, account):
     ("ticket", "resource", "role"),
     [
         (1002, ASMITH, 9),  # the ticket's assigned role
-        (1002, ASMITH, 8),  # the resource's default role
         (1002, JDOE, 9),  # another resource on the ticket's assigned role
         (1003, TIMELOGGING, 8),  # unassigned ticket: the default role
     ],
@@ -417,6 +416,19 @@ def test_valid_roles(at, account, ticket, resource, role):
     response = at.post("TimeEntries", entry_body(ticketID=ticket, resourceID=resource, roleID=role))
 
     assert response.status_code == 200, response.content
+
+
+def test_the_tickets_assigned_resource_must_use_the_tickets_role(at, account):
+    # asmith is 1002's assigned resource (role 9); her default role (8) is refused unless
+    # time entries may change the role.
+    set_proxy(account, True)
+    body = entry_body(ticketID=1002, resourceID=ASMITH, roleID=8)
+    assert_refused(
+        at.post("TimeEntries", body), "The roleID must match the ticket's assigned resource role."
+    )
+    account.options = {**account.options, "role_change_allowed": True}
+    account.save()
+    assert at.post("TimeEntries", body).status_code == 200
 
 
 def test_24_hours_is_the_maximum(at, account):
@@ -573,6 +585,15 @@ def test_backend_posts_through_piadesk_session_over_http(live_server):
         entry(ticket.assignee, "1002", "run-2", log_as="assignee", ticket=ticket)
     )
     assert SandboxTimeEntry.objects.get(pk=int(result.psa_entry_id)).payload["roleID"] == 9
+
+    # 4. asmith logged as the starter on her own ticket 1002 (the ticket not read first): her
+    # default role (8) is refused, the ticket's assigned role (9) is tried once and accepted.
+    asmith = plain.find_user_by_email("alice.smith@demo-msp.example")
+    result = plain.post_time_entry(entry(asmith, "1002", "run-3", log_as="starter"))
+    assert SandboxTimeEntry.objects.get(pk=int(result.psa_entry_id)).payload["roleID"] == 9
+    found = plain.find_entry("1002", "[piadesk run-3]")
+    stored = SandboxTimeEntry.objects.get(pk=int(result.psa_entry_id))
+    assert (found.start, found.end) == (stored.time_start, stored.time_end)
 
     # 4. Proxy Time Entry off again, but impersonating the resource: accepted.
     set_proxy(account, False)

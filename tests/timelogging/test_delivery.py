@@ -360,3 +360,59 @@ def test_payloads_are_unchanged_by_delivery(cw, connection, tenant):
     entry = make_entry(tenant)
     post_time_entry(entry.pk)
     assert json.loads(posts(cw)[0].request.body)["notes"] == entry.notes
+
+
+# --- issue 11 ---------------------------------------------------------------------------------
+def test_an_adopted_entry_records_the_window_the_psa_holds(cw, connection, tenant):
+    # ConnectWise moved the window back when it was first sent (it ended in the future then):
+    # after the unknown outcome the look-up finds it, and piadesk records what ConnectWise
+    # holds, not the entry's unadjusted window.
+    entry = make_entry(tenant)
+    TimeEntry.objects.filter(pk=entry.pk).update(needs_lookup=True)
+    held_start = entry.start - dt.timedelta(minutes=7)
+    held_end = entry.end - dt.timedelta(minutes=7)
+    cw.get(
+        ENTRIES,
+        json=[
+            {
+                "id": 4243,
+                "notes": f"...\nReference: {entry.run.reference_text}",
+                "timeStart": held_start.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "timeEnd": held_end.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+        ],
+    )
+    assert post_time_entry(entry.pk) == "adopted"
+    entry = refreshed(entry)
+    assert (entry.psa_entry_id, entry.start, entry.end) == (
+        "4243",
+        held_start.replace(microsecond=0),
+        held_end.replace(microsecond=0),
+    )
+    assert len(posts(cw)) == 0
+
+
+def test_entries_meeting_a_paused_connection_leave_its_reason_and_history_alone(
+    cw, connection, tenant
+):
+    from django.contrib.contenttypes.models import ContentType
+
+    from timelogging.models import ConfigChange, PSAConnection
+
+    connection_pause(connection_id=connection.pk, reason="Bad keys.")
+    history = ConfigChange.objects.filter(
+        content_type=ContentType.objects.get_for_model(PSAConnection), object_id=str(connection.pk)
+    )
+    rows = history.count()
+    for _ in range(3):
+        entry = make_entry(tenant)
+        assert post_time_entry(entry.pk) == "held"
+    connection.refresh_from_db()
+    assert connection.pause_reason == "Bad keys."
+    assert history.count() == rows
+    # A second configuration failure while paused does not rewrite the reason either.
+    connection_pause(connection_id=connection.pk, reason="Something else.")
+    connection.refresh_from_db()
+    assert connection.pause_reason == "Bad keys."
+    assert history.count() == rows
+    assert len(posts(cw)) == 0

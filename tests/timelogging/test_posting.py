@@ -163,12 +163,44 @@ def test_logged_as_the_specified_user(cw, connection, tenant):
     assert calls_to(cw, "system/members") == [] and calls_to(cw, "service/tickets") == []
 
 
-def test_specified_without_a_user_fails(cw, connection, tenant):
+def test_specified_without_a_user_is_held_for_the_tenants_settings(cw, connection, tenant):
+    # Every entry is logged as the specified user: its problem holds the entries (and pauses
+    # the connection) until the settings are fixed, instead of failing them one by one.
     entry = make_entry(tenant, log_as="specified", psa_user_ref="")
     post_time_entry(entry.pk)
     entry.refresh_from_db()
+    assert (entry.status, entry.error_class) == ("held", "configuration")
+    assert "Tenant settings" in entry.error and "resume the connection" in entry.error
+
+
+def test_a_refused_starter_fails_only_that_entry(cw, connection, tenant):
+    cw.get(f"{API}system/members", json=[JDOE])
+    cw.post(
+        f"{API}time/entries",
+        status=400,
+        json={"code": "InvalidObject", "errors": [{"field": "member", "message": "inactive"}]},
+    )
+    entry = make_entry(tenant)
+    post_time_entry(entry.pk)
+    entry.refresh_from_db()
+    connection.refresh_from_db()
     assert (entry.status, entry.error_class) == ("failed", "unresolved")
-    assert "Tenant settings" in entry.error
+    assert connection.paused_at is None
+
+
+def test_a_refused_specified_user_holds_the_entry_with_advice(cw, connection, tenant):
+    cw.post(
+        f"{API}time/entries",
+        status=400,
+        json={"code": "InvalidObject", "errors": [{"field": "member", "message": "inactive"}]},
+    )
+    entry = make_entry(tenant, log_as="specified", psa_user_ref="gone")
+    post_time_entry(entry.pk)
+    entry.refresh_from_db()
+    connection.refresh_from_db()
+    assert (entry.status, entry.error_class) == ("held", "configuration")
+    assert "choose a user of ConnectWise" in entry.error
+    assert connection.paused_at is not None
 
 
 def test_a_window_ending_in_the_future_is_moved_back_for_connectwise(cw, connection, tenant):

@@ -119,8 +119,11 @@ def entry_fail(*, entry: TimeEntry, error_class: str, error: str) -> None:
     entry.save()
 
 
-def entry_hold(*, entry: TimeEntry, error: PSAError) -> None:
-    """A configuration failure: pause the connection and hold its waiting entries."""
+def entry_hold(*, entry: TimeEntry, error: PSAError, pause_connection: bool = True) -> None:
+    """A configuration failure: pause the connection and hold its waiting entries.
+
+    ``pause_connection=False``: the connection is already paused; only this entry is held.
+    """
     entry.status = Status.HELD
     entry.next_attempt_at = None
     entry.enqueued_at = None
@@ -128,7 +131,7 @@ def entry_hold(*, entry: TimeEntry, error: PSAError) -> None:
     entry.error_class = error.kind
     entry.error = error.message
     entry.save()
-    if entry.connection_id:
+    if pause_connection and entry.connection_id:
         connection_pause(connection_id=entry.connection_id, reason=error.message)
 
 
@@ -139,9 +142,11 @@ def connection_pause(*, connection_id: int, reason: str) -> int:
     with transaction.atomic():
         connection = PSAConnection.objects.select_for_update().get(pk=connection_id)
         if connection.paused_at is None:
+            # Only the first cause is recorded (and written to the history): entries that
+            # were in flight when it paused may meet the same problem again.
             connection.paused_at = now
-        connection.pause_reason = reason
-        connection.save(update_fields=["paused_at", "pause_reason", "updated_at"])
+            connection.pause_reason = reason
+            connection.save(update_fields=["paused_at", "pause_reason", "updated_at"])
         held = TimeEntry.objects.filter(
             tenant_id=connection.tenant_id, status__in=TimeEntry.OPEN_STATUSES
         ).update(status=Status.HELD, next_attempt_at=None, enqueued_at=None, updated_at=now)

@@ -83,9 +83,12 @@ def _attempt(
     """Resolve the user; look first if the last attempt may have landed; else post."""
     user, ticket = _resolve_user(entry=entry, connection=connection, backend=backend)
     if entry.needs_lookup:
-        found = backend.find_entry_by_reference(entry.run.ticket_id, entry.run.reference_text)
-        if found:
-            return PostResult(found, entry.start, entry.end, adopted=True), user
+        found = backend.find_entry(entry.run.ticket_id, entry.run.reference_text)
+        if found is not None:
+            # Record the window the PSA holds (it may have been fitted to the vendor's rules
+            # when it was sent); only when the PSA does not say is the entry's own kept.
+            start, end = found.start or entry.start, found.end or entry.end
+            return PostResult(found.psa_entry_id, start, end, adopted=True), user
     start, end = backend.adjust_window(entry.start, entry.end, timezone.now())
     # From here the request may reach the PSA: should this worker die before recording the
     # outcome, the sweep's rescue makes the next attempt look first.
@@ -143,9 +146,12 @@ def _claim(*, entry_id: int) -> tuple[TimeEntry, PSAConnection] | str:
             return entry.status
         entry.connection = connection
         if connection.paused_at is not None:
+            # Held behind the pause, which stays as it is: its reason is not repeated into
+            # itself, nor written to the history once per entry.
             entry_hold(
                 entry=entry,
                 error=ConfigurationError(f"The connection is paused: {connection.pause_reason}"),
+                pause_connection=False,
             )
             return entry.status
         in_flight = (
@@ -308,6 +314,17 @@ def _record_success(
     )
 
 
+def _specified_user_problem(error: UserError, *, entry: TimeEntry) -> ConfigurationError:
+    vendor = entry.connection.vendor_label if entry.connection_id else "the PSA"
+    return ConfigurationError(
+        f"{error.message} This is the specified PSA user of Tenant settings, whom every entry "
+        f"is logged as: choose a user of {vendor} there (or fix this one in {vendor}), then "
+        "resume the connection; held entries are then decided again with the new settings.",
+        status=error.status,
+        body=error.body,
+    )
+
+
 def _record_failure(
     *, entry: TimeEntry, error: PSAError, started: dt.datetime, backend: PSABackend | None
 ) -> None:
@@ -326,6 +343,10 @@ def _record_failure(
             entry_schedule_retry(entry=entry, error=error)
         elif isinstance(error, ConfigurationError):
             entry_hold(entry=entry, error=error)
+        elif isinstance(error, UserError) and entry.log_as == Tenant.LogAs.SPECIFIED:
+            # The specified PSA user is every entry's user: its problem is the tenant's
+            # settings', not one person's, so the entries wait (held) for the fix.
+            entry_hold(entry=entry, error=_specified_user_problem(error, entry=entry))
         else:  # permanent, not found, unresolved user: a person must act
             entry_fail(entry=entry, error_class=error.kind, error=error.message)
     logger.warning("entry %s: %s (%s): %s", entry.pk, entry.status, error.kind, error.message)
