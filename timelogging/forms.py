@@ -422,6 +422,15 @@ class PSAConnectionForm(ScopedModelForm):
     vendor_name: ClassVar[str] = ""
     config_fields: ClassVar[tuple[ConfigField, ...]] = ()
 
+    # A real choice (the model field has none: vendors come from the registry, so a new one
+    # needs no migration). Choosing another one shows its fields: the page's script reloads
+    # with ?vendor=, and without JavaScript "Save" does (see PSAConnectionAdmin.add_view).
+    vendor = forms.ChoiceField(
+        label="PSA",
+        choices=vendor_choices,
+        help_text="Each PSA has its own settings below; choosing another one shows its fields.",
+    )
+
     class Meta:
         model = PSAConnection
         fields = ["tenant", "vendor", "name", "is_active", "requests_per_hour", "max_concurrency"]
@@ -446,8 +455,10 @@ class PSAConnectionForm(ScopedModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if "vendor" in self.fields:
-            self.fields["vendor"].choices = vendor_choices()
+        if self.instance.pk is not None:
+            # Fixed once created (entries point at the connection; another PSA is another
+            # connection): the admin shows it read-only.
+            self.fields.pop("vendor", None)
         stored = self.instance.settings if self.instance.pk else {}
         for field in self.config_fields:
             if field.secret:

@@ -1,8 +1,9 @@
 """Browser tests: Playwright for Python driving Debian's Chromium (no browser download).
 
 Each test gets a logged-in page on the live server and a ``shot(name)`` helper that saves a
-screenshot of every step under ``test-artifacts/<test>/``; the folder is kept only when the
-test fails, so CI keeps what a person needs to see what went wrong.
+screenshot of every step under ``test-artifacts/<test>/`` (``PIADESK_TEST_ARTIFACTS`` to
+put them elsewhere). They are kept, passed or failed: a person reviewing a change looks at the
+pages it shows, and a failed test adds a last shot of the page as it was at the failure.
 """
 
 from __future__ import annotations
@@ -73,8 +74,8 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def shots(request):
-    """``shot(name)`` saves a screenshot of the current page; kept when the test fails (or
-    always with ``PIADESK_KEEP_SHOTS=1``, to look at the pages)."""
+    """``shot(name)`` saves a screenshot of the current page (kept; see the module
+    docstring)."""
     folder = ARTIFACTS / request.node.name
     shutil.rmtree(folder, ignore_errors=True)
     pages = []
@@ -88,27 +89,40 @@ def shots(request):
 
     shot.pages = pages
     yield shot
-    if getattr(request.node, "failed_call", False):
-        if pages:
-            try:
-                shot("at-failure")
-            except Exception:  # the page may be gone; keep what we have
-                pass
-    elif not os.environ.get("PIADESK_KEEP_SHOTS"):
-        shutil.rmtree(folder, ignore_errors=True)
+    if getattr(request.node, "failed_call", False) and pages:
+        try:
+            shot("at-failure")
+        except Exception:  # the page may be gone; keep what we have
+            pass
+
+
+def logged_in_page(context, live_server, shots, *, username="admin", password="password"):
+    """A new page of ``context`` logged into the admin (the fixture ``admin_user``'s login by
+    default), its screenshots taken by ``shots``."""
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    shots.pages.append(page)
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{live_server.url}/admin/")
+    return page
 
 
 @pytest.fixture
 def admin_page(browser, live_server, admin_user, shots):
     """A browser page logged into the admin as a superuser."""
     context = browser.new_context(viewport={"width": 1300, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    shots.pages.append(page)
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", "password")
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{live_server.url}/admin/")
-    yield page
+    yield logged_in_page(context, live_server, shots)
+    context.close()
+
+
+@pytest.fixture
+def bare_admin_page(browser, live_server, admin_user, shots):
+    """The same without JavaScript: what the pages must still do on their own."""
+    context = browser.new_context(
+        java_script_enabled=False, viewport={"width": 1300, "height": 900}
+    )
+    yield logged_in_page(context, live_server, shots)
     context.close()

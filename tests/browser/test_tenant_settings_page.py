@@ -17,6 +17,7 @@ import requests
 from django.utils import timezone
 
 from psa.sandbox.models import SandboxTimeEntry
+from tests.browser.conftest import logged_in_page
 from tests.e2e.conftest import Worker, wait_for
 from timelogging.forms import MINUTES_RANGE, PSA_USER_REQUIRED, TAGS_REQUIRED
 from timelogging.management.sandbox import sandbox_connection_save
@@ -233,12 +234,7 @@ def test_fields_show_only_when_they_apply_and_all_show_without_javascript(
         java_script_enabled=False, viewport={"width": 1300, "height": 900}
     )
     try:
-        bare = context.new_page()
-        shots.pages.append(bare)
-        bare.goto(f"{live_server.url}/admin/login/?next=/admin/")
-        bare.fill("#id_username", "admin")
-        bare.fill("#id_password", "password")
-        bare.click("input[type=submit]")
+        bare = logged_in_page(context, live_server, shots)
         bare.goto(settings_url(live_server, fresh_tenant))
         for selector in (
             "#id_apply_tags",

@@ -310,3 +310,51 @@ def test_user_mapping_list(admin_client):
     response = admin_client.get(admin_url(PSAUserMapping, "changelist"), {"q": "a@msp.example"})
     assert len(response.context["cl"].result_list) == 1
     assert PRIVATE_KEY not in response.content.decode()
+
+
+# --- choosing the vendor ----------------------------------------------------------------------
+def test_vendor_is_a_select_of_every_vendor(admin_client):
+    """Regression: choices set on a plain CharField rendered a free-text input, so the page's
+    script (which swaps the fields when the select changes) found nothing to listen to."""
+    response = admin_client.get(admin_url(PSAConnection, "add"))
+    html = response.content.decode()
+    assert '<select name="vendor"' in html
+    for vendor, label in registry.vendor_choices():
+        assert f'<option value="{vendor}"' in html and label in html
+    assert '<input type="hidden" name="_fields_for" value="connectwise">' in html
+
+
+def test_vendor_step_without_javascript_shows_the_chosen_vendors_fields(admin_client):
+    """Without JavaScript, choosing Autotask and pressing Save shows Autotask's fields,
+    keeping the tenant and name, saving nothing and putting no secret in the address."""
+    tenant = TenantFactory()
+    response = _add(
+        admin_client,
+        _fields_for="connectwise",
+        tenant=tenant.pk,
+        vendor="autotask",
+        name="Main PSA",
+        private_key=PRIVATE_KEY,
+    )
+    assert response.status_code == 302
+    location = response["Location"]
+    assert location.startswith(admin_url(PSAConnection, "add") + "?")
+    assert PRIVATE_KEY not in location
+    assert not PSAConnection.objects.exists()
+
+    page = admin_client.get(location)
+    form = page.context["adminform"].form
+    assert form["vendor"].value() == "autotask"
+    assert str(form["tenant"].value()) == str(tenant.pk)
+    assert form["name"].value() == "Main PSA"
+    assert "api_username" in form.fields and "site_url" not in form.fields
+    assert "Enter the Autotask settings, then save." in messages_text(page)
+
+
+def test_saving_with_the_shown_vendor_is_no_vendor_step(admin_client):
+    tenant = TenantFactory()
+    response = _add(
+        admin_client, _fields_for="connectwise", tenant=tenant.pk, private_key=PRIVATE_KEY, **CW
+    )
+    assert response.status_code == 302, form_errors(response)
+    assert PSAConnection.objects.get(tenant=tenant).vendor == "connectwise"

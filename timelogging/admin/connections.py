@@ -31,6 +31,11 @@ from timelogging.services.delivery import connection_pause, connection_resume
 
 # Each test is a live request to a PSA while staff wait: a handful per click is plenty.
 MAX_TESTS_PER_ACTION = 10
+# The add form says whose fields it shows (a hidden input): a POST whose vendor differs is the
+# vendor step of a browser without JavaScript, not a connection to save.
+FIELDS_FOR = "_fields_for"
+# What the add page carries over when it is shown again for another vendor (never a secret).
+KEPT_ON_VENDOR_STEP = ("tenant", "name")
 
 
 class VendorFilter(admin.SimpleListFilter):
@@ -77,6 +82,25 @@ class PSAConnectionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             return obj.vendor
         chosen = request.POST.get("vendor") or request.GET.get("vendor")
         return chosen if chosen in BACKENDS else default_vendor()
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        shown, chosen = request.POST.get(FIELDS_FOR), request.POST.get("vendor")
+        if request.method == "POST" and shown and chosen in BACKENDS and chosen != shown:
+            # Without JavaScript the vendor select cannot swap the fields: "Save" does, by
+            # showing the page again for the chosen vendor (nothing is saved, no secret is put
+            # in the address).
+            query = request.GET.copy()
+            query["vendor"] = chosen
+            for name in KEPT_ON_VENDOR_STEP:
+                if request.POST.get(name):
+                    query[name] = request.POST[name]
+            label = backend_class(chosen).label
+            self.message_user(request, f"Enter the {label} settings, then save.", messages.INFO)
+            return HttpResponseRedirect(f"{request.path}?{query.urlencode()}")
+        extra = {**(extra_context or {}), "fields_for": self._vendor(request, None)}
+        return super().add_view(request, form_url, extra)
 
     def get_form(
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
