@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 PORT   ?= 8000
 VENDOR ?= connectwise
 
-.PHONY: setup run test lint check-migrations clean
+.PHONY: setup run test lint check-migrations bench clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "piadesk needs Python 3.11 (set PYTHON=/path/to/python3.11)")'
@@ -30,6 +30,11 @@ lint: setup
 # checked as well.
 check-migrations: setup
 	DEBUG=1 PIADESK_SANDBOX=1 $(PY) manage.py makemigrations --check --dry-run
+
+# Ingest vs its floor and dispatch vs W/L on PostgreSQL (bench/run.py; README "Performance").
+# QUICK=1: about a minute. BENCH_DATABASE: the server (default the unix socket, user postgres).
+bench: setup
+	$(PY) bench/run.py $(if $(QUICK),--quick) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
