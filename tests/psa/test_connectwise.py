@@ -1,5 +1,6 @@
 """ConnectWise backend: classification, discovery, auth, payloads, reads; HTTP mocked at the edge.
 
+ConnectWise's own rules and requests; what every backend does is in test_backend_contract.py.
 None of these tests touches the database.
 """
 
@@ -10,7 +11,6 @@ import json
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from django.core.cache import cache as django_cache
 from responses import matchers
 
 from psa.base import (
@@ -118,13 +118,9 @@ CASES = [
     (200, {"id": 1}, "read", None),
     (201, {"id": 1}, "create", None),
     (204, "", "read", None),
-    (302, "", "read", ConfigurationError),
-    (401, "", "read", ConfigurationError),
-    (401, "", "create", ConfigurationError),
     (403, SECURITY, "create", ConfigurationError),
     (403, SECURITY, "read", ConfigurationError),
     (404, {"code": "NotFound", "message": "Ticket not found"}, "read", NotFoundError),
-    (404, "", "create", NotFoundError),
     (429, "slow down", "read", RetryableError),
     (429, "slow down", "create", RetryableError),
     (400, FUTURE, "create", RetryableError),
@@ -137,11 +133,6 @@ CASES = [
     (500, "Execution Timeout Expired", "create", UnknownOutcomeError),
     (500, {"message": "Object reference not set"}, "read", RetryableError),
     (500, {"message": "Object reference not set"}, "create", UnknownOutcomeError),
-    (502, "<html>Bad gateway</html>", "read", RetryableError),
-    (502, "<html>Bad gateway</html>", "create", UnknownOutcomeError),
-    (503, "", "read", RetryableError),
-    (503, "", "create", UnknownOutcomeError),
-    (504, "", "create", UnknownOutcomeError),
     (405, "Method not allowed", "read", PermanentError),
     (409, {"message": "Conflict"}, "create", PermanentError),
 ]
@@ -161,12 +152,6 @@ def test_classify_response(status, body, operation, expected):
     assert error.message
 
 
-def test_classify_429_carries_retry_after():
-    error = classify_response(Response(429, {"Retry-After": "12"}, ""), operation="read")
-    assert isinstance(error, RetryableError)
-    assert error.retry_after == 12
-
-
 def test_classify_messages_say_what_connectwise_said():
     invalid = classify_response(Response(400, {}, json.dumps(INVALID)), operation="create")
     assert "timeStart: Time start is required.; notes: Notes too long." in invalid.message
@@ -175,11 +160,6 @@ def test_classify_messages_say_what_connectwise_said():
     assert "Time Entry" in security.message and "System Members" in security.message
     unauthorized = classify_response(Response(401, {}, ""), operation="read")
     assert "check the company id, public and private key" in unauthorized.message
-
-
-def test_classify_rejects_unknown_operation():
-    with pytest.raises(ValueError):
-        classify_response(Response(200, {}, ""), operation="update")
 
 
 # --- codebase discovery -----------------------------------------------------------------------
@@ -192,13 +172,6 @@ def test_codebase_is_cached_across_backends(api, fake_cache):
     assert key.startswith("psa:connectwise:codebase:conn-1:")
     assert value == "v2025_1/"
     assert fake_cache.timeouts[key] == 24 * 3600
-
-
-def test_codebase_cache_works_with_djangos_cache(api):
-    api.get(API + "system/info", json={})
-    make_backend(django_cache).check_connection()
-    make_backend(django_cache).check_connection()
-    assert urls(api).count(f"GET {COMPANYINFO}") == 1
 
 
 @pytest.mark.parametrize("body", ["null", "{}", '{"Codebase": ""}', '{"Codebase": null}'])
@@ -381,7 +354,6 @@ def test_post_time_entry_sends_the_payload_and_returns_the_id(api, backend):
 @pytest.mark.parametrize(
     ("status", "body", "expected"),
     [
-        (201, {"actualHours": 0.5}, UnknownOutcomeError),  # stored, but which one?
         (500, {"message": "boom"}, UnknownOutcomeError),
         (400, FUTURE, RetryableError),
         (400, MEMBER, UserError),
@@ -391,12 +363,6 @@ def test_post_time_entry_failures(api, backend, status, body, expected):
     api.post(API + "time/entries", status=status, json=body)
     with pytest.raises(expected):
         backend.post_time_entry(make_entry())
-
-
-def test_post_refuses_a_non_numeric_ticket_without_a_request(rsps, backend):
-    with pytest.raises(PermanentError):
-        backend.post_time_entry(make_entry(ticket_id="T-69"))
-    assert not rsps.calls
 
 
 @pytest.mark.parametrize(
@@ -471,12 +437,7 @@ def test_find_user_by_email_office_only(api, backend):
     assert (user.ref, user.name, user.email) == ("bob", "bob", "bob@b.c")
 
 
-def test_find_user_by_email_without_exact_match_is_none(api, backend):
-    api.get(API + "system/members", json=[member("x", primary="jane.doe@acme.com.au")])
-    assert backend.find_user_by_email("jane.doe@acme.com") is None
-
-
-@pytest.mark.parametrize("email", ['a"b@c.d', "a\\b@c.d", "", "  "])
+@pytest.mark.parametrize("email", ['a"b@c.d', "a\\b@c.d"])
 def test_find_user_by_email_refuses_unquotable_values_without_a_request(rsps, backend, email):
     assert backend.find_user_by_email(email) is None
     assert not rsps.calls
@@ -493,12 +454,6 @@ def test_get_user(api, backend):
     assert backend.get_user("jdoe") == PSAUser(
         ref="jdoe", name="Jane Doe", email="j@acme.com", extra={"id": 7}
     )
-
-
-def test_get_user_unknown_is_not_found(api, backend):
-    api.get(API + "system/members", json=[])
-    with pytest.raises(NotFoundError, match="jdoe"):
-        backend.get_user("jdoe")
 
 
 def test_list_users_follows_next_links_and_sorts_by_name(api, backend):
@@ -565,13 +520,6 @@ def test_get_ticket_without_owner(api, backend, body):
     assert ticket.extra == {"resources": []}
 
 
-@pytest.mark.parametrize("ticket_id", ["abc", "12a", "", "-1", "1/../2", "²"])
-def test_get_ticket_refuses_non_digits_without_a_request(rsps, backend, ticket_id):
-    with pytest.raises(PermanentError):
-        backend.get_ticket(ticket_id)
-    assert not rsps.calls
-
-
 # --- finding our entry after an unknown outcome ---------------------------------------------------
 def test_find_entry_by_reference_pages_until_found(api, backend):
     api.get(
@@ -592,16 +540,6 @@ def test_find_entry_by_reference_pages_until_found(api, backend):
         "pageSize": "1000",
         "page": "1",
     }
-
-
-def test_find_entry_by_reference_none_when_absent(api, backend):
-    api.get(API + "time/entries", json=[{"id": 1, "notes": "[piadesk run-2]"}])
-    assert backend.find_entry_by_reference("69", "[piadesk run-1]") is None
-
-
-def test_find_entry_by_reference_with_empty_reference_never_matches(rsps, backend):
-    assert backend.find_entry_by_reference("69", "") is None
-    assert not rsps.calls
 
 
 # --- configuration --------------------------------------------------------------------------------
@@ -644,11 +582,6 @@ def test_validate_config_refuses(url, words):
     errors = ConnectWiseBackend.validate_config({**VALID, "site_url": url}, SECRETS)
     assert set(errors) == {"site_url"}
     assert words in errors["site_url"]
-
-
-def test_validate_config_keeps_the_required_checks():
-    errors = ConnectWiseBackend.validate_config({"site_url": ""}, {})
-    assert set(errors) == {"site_url", "company_id", "public_key", "private_key"}
 
 
 def test_normalise_site_url():

@@ -1,5 +1,6 @@
 """HaloPSA backend: token, classification, payloads (checked against Halo's spec), reads.
 
+HaloPSA's own rules and requests; what every backend does is in test_backend_contract.py.
 HTTP is mocked at the network edge with ``responses``; none of these tests touches the database.
 """
 
@@ -35,7 +36,6 @@ from psa.halopsa import (
     parse_halo_datetime,
 )
 from psa.http import PSASession, Response
-from psa.registry import backend_class, vendor_choices
 from tests.psa.contract import HALOPSA_SPEC, assert_matches_schema, schema_errors
 
 AUTH = "https://acme.halopsa.com/auth"
@@ -136,15 +136,13 @@ CASES = [
     (200, "message", "read", None),
     (201, "message", "create", None),
     (204, "empty", "read", None),
-    (302, "empty", "read", ConfigurationError),
-    *[(401, s, op, ConfigurationError) for s in ("Message", "empty") for op in ("read", "create")],
+    *[(401, "Message", op, ConfigurationError) for op in ("read", "create")],
     *[(403, s, op, ConfigurationError) for s in ("dotnet", "text") for op in ("read", "create")],
     *[
         (404, s, op, NotFoundError)
         for s in ("string", "message", "html")
         for op in ("read", "create")
     ],
-    (429, "empty", "read", RetryableError),
     (429, "text", "create", RetryableError),
     *[
         (400, s, op, PermanentError)
@@ -158,8 +156,6 @@ CASES = [
     (500, "string", "create", UnknownOutcomeError),
     (502, "html", "read", RetryableError),
     (502, "html", "create", UnknownOutcomeError),
-    (503, "empty", "read", RetryableError),
-    (503, "empty", "create", UnknownOutcomeError),
     (504, "text", "create", UnknownOutcomeError),
     (405, "Message", "read", PermanentError),
 ]
@@ -223,23 +219,12 @@ def test_an_agent_refusal_fails_the_users_entries_not_the_connection(body):
     assert "user mapping" in error.message
 
 
-def test_classify_429_carries_retry_after():
-    error = classify_response(Response(429, {"Retry-After": "12"}, ""), operation="read")
-    assert isinstance(error, RetryableError)
-    assert error.retry_after == 12
-
-
 def test_classify_messages_carry_halos_words_and_advice():
     forbidden = classify_response(Response(403, {}, SHAPES["dotnet"]), operation="create")
     assert "Ticket is closed" in forbidden.message
     assert "permissions" in forbidden.message and "agents" in forbidden.message
     refused = classify_response(Response(400, {}, SHAPES["string"]), operation="create")
     assert refused.message == "HaloPSA refused the request (400): Please choose a valid ticket."
-
-
-def test_classify_rejects_unknown_operation():
-    with pytest.raises(ValueError):
-        classify_response(Response(200, {}, ""), operation="update")
 
 
 @pytest.mark.parametrize(
@@ -543,7 +528,6 @@ def test_a_blank_outcome_falls_back_to_automation(api, fake_cache):
 @pytest.mark.parametrize(
     ("status", "body", "expected"),
     [
-        (200, {"ticket_id": 1001}, UnknownOutcomeError),  # stored, but which action?
         (200, {"id": 0}, UnknownOutcomeError),
         (200, [], UnknownOutcomeError),
         (500, {"ClassName": "System.Exception", "Message": "boom"}, UnknownOutcomeError),
@@ -555,7 +539,6 @@ def test_a_blank_outcome_falls_back_to_automation(api, fake_cache):
             PermanentError,
         ),
         (404, {"message": "Ticket 1001 not found."}, NotFoundError),
-        (429, "", RetryableError),
     ],
 )
 def test_post_time_entry_failures(api, backend, status, body, expected):
@@ -573,7 +556,7 @@ def test_an_agent_ref_halo_cannot_take_is_a_user_error_without_a_request(rsps, b
     assert not rsps.calls
 
 
-@pytest.mark.parametrize("ticket_id", ["T-1001", "", "1/../2", "²", "99999999999"])
+@pytest.mark.parametrize("ticket_id", ["99999999999"])  # more than Halo's int32 ids
 def test_post_refuses_a_non_numeric_ticket_without_a_request(rsps, backend, ticket_id):
     with pytest.raises(PermanentError):
         backend.post_time_entry(make_entry(ticket_id=ticket_id))
@@ -623,12 +606,7 @@ def test_find_user_by_email_matches_exactly_among_fuzzy_results(api, backend):
     }
 
 
-def test_find_user_by_email_without_an_exact_match_is_none(api, backend):
-    api.get(f"{API}/Agent", json=[agent(7, "Johnny", "john.doe@demo-msp.example.au")])
-    assert backend.find_user_by_email("john.doe@demo-msp.example") is None
-
-
-@pytest.mark.parametrize("email", ["", "   ", "john"])
+@pytest.mark.parametrize("email", ["john"])
 def test_find_user_by_email_without_an_e_mail_makes_no_request(rsps, backend, email):
     assert backend.find_user_by_email(email) is None
     assert not rsps.calls
@@ -802,7 +780,6 @@ def test_get_ticket_agent_without_a_name_keeps_the_ref(api, backend):
     [
         {"id": 1003, "agent_id": 1, "agent_name": "Unassigned"},  # Halo's placeholder
         {"id": 1003, "agent_id": 0},
-        {"id": 1003, "agent_id": None},
         {"id": 1003},
     ],
 )
@@ -811,20 +788,11 @@ def test_get_ticket_unassigned(api, backend, body):
     assert backend.get_ticket("1003").assignee is None
 
 
-@pytest.mark.parametrize(
-    ("status", "body"), [(404, {"message": "Ticket 9 not found."}), (200, {"id": 0})]
-)
+@pytest.mark.parametrize(("status", "body"), [(200, {"id": 0})])
 def test_get_ticket_unknown_is_not_found(api, backend, status, body):
     api.get(f"{API}/Tickets/9", status=status, json=body)
     with pytest.raises(NotFoundError, match="HaloPSA has no ticket #9"):
         backend.get_ticket("9")
-
-
-@pytest.mark.parametrize("ticket_id", ["abc", "12a", "", "-1", "1/../2", "²"])
-def test_get_ticket_refuses_non_digits_without_a_request(rsps, backend, ticket_id):
-    with pytest.raises(PermanentError):
-        backend.get_ticket(ticket_id)
-    assert not rsps.calls
 
 
 def test_get_ticket_answered_with_something_else_is_permanent(api, backend):
@@ -854,17 +822,6 @@ def test_find_entry_by_reference(api, backend):
 def test_find_entry_by_reference_accepts_a_bare_array(api, backend):
     api.get(f"{API}/Actions", json=[{"id": 4, "note": "piadesk-run:run-1"}])
     assert backend.find_entry_by_reference("1001", "piadesk-run:run-1") == "1001/4"
-
-
-def test_find_entry_by_reference_none_when_absent(api, backend):
-    # Also what Halo answers within its read lag: the caller must wait before trusting it.
-    api.get(f"{API}/Actions", json={"record_count": 0, "actions": []})
-    assert backend.find_entry_by_reference("1001", "piadesk-run:run-1") is None
-
-
-def test_find_entry_by_reference_with_an_empty_reference_never_matches(rsps, backend):
-    assert backend.find_entry_by_reference("1001", "") is None
-    assert not rsps.calls
 
 
 def test_find_entry_by_reference_on_an_unknown_ticket(api, backend):
@@ -935,11 +892,6 @@ def test_validate_config_refuses(changes, field, words):
     assert words in errors[field]
 
 
-def test_validate_config_requires_the_connection_fields():
-    errors = HaloPSABackend.validate_config({}, {})
-    assert set(errors) == {"auth_url", "resource_url", "client_id", "client_secret"}
-
-
 def test_config_fields():
     fields = {f.name: f for f in HaloPSABackend.config_fields}
     assert list(fields) == [
@@ -958,18 +910,6 @@ def test_config_fields():
         "outcome_id",
     ]
     assert (fields["auth_url"].kind, fields["outcome_id"].kind) == ("url", "int")
-
-
-def test_registered():
-    assert backend_class("halopsa") is HaloPSABackend
-    assert ("halopsa", "HaloPSA") in vendor_choices()
-
-
-def test_the_admin_connection_form_can_be_built_for_halopsa():
-    from timelogging.forms import PSAConnectionForm
-
-    form_class = PSAConnectionForm.for_vendor("halopsa")  # no config field clashes with its own
-    assert {f.name for f in HaloPSABackend.config_fields} <= set(form_class.base_fields)
 
 
 def test_find_entry_reads_the_window_halo_holds(api, backend):
