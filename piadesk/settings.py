@@ -52,6 +52,9 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
     SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production"
+# Rotation: put the new key in SECRET_KEY and the old one here until sessions and password
+# reset links signed with it have expired (README, "Key rotation").
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
 
 ALLOWED_HOSTS = env_list(
     "ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"] if DEBUG else []
@@ -81,6 +84,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: counts every answer to the ingest endpoint, whatever answered it.
+    "piadesk.ops.metrics.IngestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -152,7 +157,13 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on a missing 
 # Vendor discovery answers (ConnectWise codebase, Autotask zone, Halo tokens) are cached per
 # process; every process can look them up again on its own, so no shared cache is required.
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "piadesk"}
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "piadesk"},
+    # The worker clusters' heartbeats (django-q2 cluster stats), in the database so that every
+    # web process can read them for /healthz and /metrics (piadesk/ops/heartbeat.py).
+    "cluster_status": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "piadesk_cluster_status",
+    },
 }
 
 # --- REST framework -------------------------------------------------------------------------
@@ -243,6 +254,8 @@ Q_CLUSTER = {
     "poll": 0.5,
     "catch_up": False,
     "label": "Task queue",
+    # Where the clusters save their heartbeat statistics (see CACHES above).
+    "cache": "cluster_status",
 }
 
 # --- Delivery (timelogging/services/delivery.py) --------------------------------------------
@@ -258,6 +271,12 @@ PIADESK_POSTING_LEASE_SECONDS = env_int("PIADESK_POSTING_LEASE_SECONDS", Q_CLUST
 # How often the sweep (re-)enqueues due entries and rescues abandoned ones.
 PIADESK_SWEEP_MINUTES = env_int("PIADESK_SWEEP_MINUTES", 1)
 
+# --- Health and metrics (piadesk/ops/) -------------------------------------------------------
+# /healthz reports "degraded" when the oldest due entry has waited longer than this.
+PIADESK_HEALTH_MAX_DUE_SECONDS = env_int("PIADESK_HEALTH_MAX_DUE_SECONDS", 900)
+# When set, /metrics requires "Authorization: Bearer <token>".
+PIADESK_METRICS_TOKEN = os.environ.get("PIADESK_METRICS_TOKEN", "")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -268,6 +287,21 @@ LOGGING = {
 }
 
 if not DEBUG:
+    # Production sits behind a reverse proxy that terminates TLS (deploy/nginx.conf) and says
+    # so in X-Forwarded-Proto; the proxy must set that header itself, never pass a client's.
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # Plain HTTP is redirected to HTTPS, except the probes a monitor on the host or the load
+    # balancer sends to the app server directly (they carry no cookies and no secrets).
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+    if PIADESK_SANDBOX:
+        # The stand-in PSAs are called by the worker over plain HTTP on this host.
+        SECURE_REDIRECT_EXEMPT.append(r"^sandbox/")
+    # HSTS: browsers use HTTPS only for this host for a year. includeSubDomains concerns names
+    # under piadesk's own host name only; preload has no effect until the domain's owner
+    # submits it to the browsers' preload list. Set SECURE_HSTS_SECONDS=0 to switch it off.
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)

@@ -3,8 +3,13 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from piadesk.ops.health import healthz_view
+from piadesk.ops.metrics import metrics_view
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("healthz", healthz_view, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     path("api/v1/", include("timelogging.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -1,6 +1,6 @@
 """Autotask (Datto/Kaseya) PSA REST API v1.0 backend.
 
-Vendor facts used here (docs/psa-vendors.md, checked against Autotask's developer help and
+Vendor facts used here (docs/vendors.md, checked against Autotask's developer help and
 established clients; sources in the comments where a rule is applied):
 
 - **Zones.** Each Autotask database lives in one zone. ``GET {discovery}v1.0/zoneInformation
@@ -17,7 +17,7 @@ established clients; sources in the comments where a rule is applied):
 - **Create**: ``POST v1.0/TimeEntries`` (TimeEntries has no parent entity: ``POST
   Tickets/{id}/TimeEntries`` is a 404 — WYRE-AI/autotask-mcp#277) answers ``{"itemId": N}``.
   Times are UTC. ``hoursWorked`` must be > 0 and <= 24 (TimeEntry entity, "Conditions and
-  requirements"). Notes are up to 8000 characters (psa-vendors.md; authoritative lengths are in
+  requirements"). Notes are up to 8000 characters (docs/vendors.md; authoritative lengths are in
   ``TimeEntries/entityInformation/fields``).
 - **roleID** is mandatory on ticket time ("TimeEntries for Tickets must have a roleID"); it
   "must be the same as ticketID.assignedResourceRoleID ... except when the system setting

@@ -1,6 +1,6 @@
 """ConnectWise PSA (Manage) REST API v3.0 backend.
 
-Vendor facts used here (see docs/psa-vendors.md and the ConnectWise OpenAPI 2025.8 spec):
+Vendor facts used here (see docs/vendors.md and the ConnectWise OpenAPI 2025.8 spec):
 
 - The API lives at ``{site}/{codebase}apis/3.0/``. The codebase (e.g. ``v2025_1/``) comes from
   ``GET {site}/login/companyinfo/{companyId}`` (no auth); JSON ``null`` means an unknown

@@ -1,6 +1,6 @@
 """HaloPSA REST API backend.
 
-Vendor facts used here (see docs/psa-vendors.md, the Halo OpenAPI v2 document
+Vendor facts used here (see docs/vendors.md, the Halo OpenAPI v2 document
 ``halopsa-openapi.json`` from covenanttechnologysolutions/halopsa-rest, and the established
 clients topleft-team/django-psa ``djpsa/halo/``, homotechsual/HaloAPI and
 redanthrax/halopsa-node):

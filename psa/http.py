@@ -20,6 +20,7 @@ from typing import Any
 import requests
 
 from psa.base import Exchange, RetryableError, UnknownOutcomeError
+from psa.metrics import psa_request_observe
 
 USER_AGENT = "piadesk/0.1 (+automated time logging)"
 EXCERPT_CHARS = 2000
@@ -77,8 +78,10 @@ class PSASession:
         secrets: Iterable[str] = (),
         session: requests.Session | None = None,
         before_request: Callable[[str, str], None] | None = None,
+        vendor: str = "",
     ) -> None:
         self.timeout = (connect_timeout, read_timeout)
+        self.vendor = vendor  # the latency histogram's label (psa/metrics.py)
         # Called with (method, url) before each request; may raise RetryableError to hold the
         # request back (piadesk's per-connection request budget).
         self.before_request = before_request
@@ -156,12 +159,14 @@ class PSASession:
         request_excerpt: str,
         response_excerpt: str,
     ) -> None:
+        elapsed = time.monotonic() - started
+        psa_request_observe(vendor=self.vendor, seconds=elapsed)
         self.exchanges.append(
             Exchange(
                 method=method,
                 url=mask_secrets(url, self.secrets),
                 status=status,
-                duration_ms=int((time.monotonic() - started) * 1000),
+                duration_ms=int(elapsed * 1000),
                 request_excerpt=mask_secrets(request_excerpt, self.secrets)[:EXCERPT_CHARS],
                 response_excerpt=mask_secrets(response_excerpt, self.secrets)[:EXCERPT_CHARS],
             )

@@ -48,5 +48,6 @@ def build_backend(
             read_timeout=read_timeout or settings.PSA_HTTP_READ_TIMEOUT,
             secrets=list(config.secrets.values()),
             before_request=before_request,
+            vendor=config.vendor,
         )
     return backend_class(config.vendor)(config, http=http, cache=cache or django_cache)

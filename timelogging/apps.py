@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class TimeloggingConfig(AppConfig):
@@ -13,3 +14,8 @@ class TimeloggingConfig(AppConfig):
         from timelogging.audit import register_models
 
         register_models()
+
+        # The table of the worker clusters' heartbeats (a database cache, not a model).
+        from piadesk.ops.heartbeat import ensure_cluster_status_table
+
+        post_migrate.connect(ensure_cluster_status_table, sender=self)

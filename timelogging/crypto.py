@@ -77,6 +77,15 @@ def secrets_token(stored: str, values: dict[str, str]) -> str:
     return encrypt_secrets(values)
 
 
+def reencrypt_token(token: str) -> str:
+    """The same secrets encrypted with the first key (key rotation); raises
+    ``SecretsUnavailable`` when no configured key decrypts the token."""
+    try:
+        return _fernet().rotate(token.encode()).decode()
+    except InvalidToken as exc:
+        raise SecretsUnavailable("No configured key decrypts these secrets.") from exc
+
+
 def reset_cache() -> None:
     """For tests that change the keys."""
     _fernets.cache_clear()

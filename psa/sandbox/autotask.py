@@ -1,6 +1,6 @@
 """Autotask REST API v1.0 stand-in, mounted at ``/sandbox/autotask/``.
 
-Plain Django views returning JSON. Vendor facts come from ``shared/docs/psa-vendors.md`` and
+Plain Django views returning JSON. Vendor facts come from ``docs/vendors.md`` and
 the sources cited in ``psa/autotask.py``; where Autotask's exact wording or behaviour is not
 documented, the choice made here is marked "unconfirmed".
 

@@ -1,7 +1,7 @@
 """ConnectWise PSA (Manage) REST API v3.0 stand-in, mounted at ``/sandbox/connectwise/``.
 
 Plain Django views returning JSON; what each one enforces is described in the package
-docstring (``psa/sandbox/__init__.py``). Vendor facts come from ``shared/docs/psa-vendors.md``
+docstring (``psa/sandbox/__init__.py``). Vendor facts come from ``docs/vendors.md``
 and the ``TimeEntry`` schema of ConnectWise's OpenAPI document; where the sandbox had to choose
 (undocumented behaviour) the choice is commented here.
 """

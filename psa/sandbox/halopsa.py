@@ -1,6 +1,6 @@
 """HaloPSA REST API stand-in, mounted at ``/sandbox/halopsa/``.
 
-Vendor facts come from ``shared/docs/psa-vendors.md``, the ``Actions`` schema and paths of the
+Vendor facts come from ``docs/vendors.md``, the ``Actions`` schema and paths of the
 Halo OpenAPI v2 document, and the established clients cited in ``psa/halopsa.py``; where the
 sandbox had to choose (undocumented behaviour) the choice is commented here.
 
