@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+import dj_email_url
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -270,6 +271,30 @@ PIADESK_MAX_ENTRY_AGE_HOURS = env_int("PIADESK_MAX_ENTRY_AGE_HOURS", 72)
 PIADESK_POSTING_LEASE_SECONDS = env_int("PIADESK_POSTING_LEASE_SECONDS", Q_CLUSTER["timeout"] + 30)
 # How often the sweep (re-)enqueues due entries and rescues abandoned ones.
 PIADESK_SWEEP_MINUTES = env_int("PIADESK_SWEEP_MINUTES", 1)
+
+# --- Staff notices (timelogging/services/notices.py) ------------------------------------------
+# E-mail from EMAIL_URL (dj-email-url): smtp://user:password@host:587/?tls=True (user and
+# password URL-encoded), smtps://…:465, console:, memory: (tests), dummy:. Without it: the
+# console under DEBUG (make run prints the messages), else SMTP on localhost:25.
+EMAIL_URL = os.environ.get("EMAIL_URL", "") or ("console:" if DEBUG else "smtp://localhost:25")
+if EMAIL_URL.split(":", 1)[0] not in dj_email_url.SCHEMES:
+    raise ImproperlyConfigured(
+        f"EMAIL_URL must start with one of {', '.join(sorted(dj_email_url.SCHEMES))}: "
+        f"got {EMAIL_URL.split(':', 1)[0]!r}"
+    )
+try:
+    vars().update(dj_email_url.parse(EMAIL_URL))
+except ValueError as exc:  # e.g. a port that is not a number
+    raise ImproperlyConfigured(f"EMAIL_URL is not a valid e-mail URL: {exc}") from None
+if not EMAIL_TIMEOUT:  # noqa: F821 - set from EMAIL_URL just above
+    EMAIL_TIMEOUT = 10  # a mail server that hangs must not hold a worker
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "piadesk@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# The address staff open piadesk at: notices link to the admin page that fixes the problem.
+PIADESK_BASE_URL = os.environ.get("PIADESK_BASE_URL", "http://127.0.0.1:8000" if DEBUG else "")
+# A tenant's staff are told when its oldest due entry has waited this long (and once a day at
+# most while it stays so).
+PIADESK_NOTIFY_QUEUE_DELAY_MINUTES = env_int("PIADESK_NOTIFY_QUEUE_DELAY_MINUTES", 60)
 
 # --- Health and metrics (piadesk/ops/) -------------------------------------------------------
 # /healthz reports "degraded" when the oldest due entry has waited longer than this.

@@ -54,3 +54,32 @@ def test_production_refuses_to_start_without_secrets(monkeypatch):
     finally:
         monkeypatch.undo()
         importlib.reload(piadesk_settings)
+
+
+def test_email_url_configures_the_email_backend(monkeypatch):
+    import piadesk.settings as piadesk_settings
+
+    try:
+        monkeypatch.setenv(
+            "EMAIL_URL", "smtp://piadesk%40acme.example:p%40ss@smtp.acme.example:587/?tls=True"
+        )
+        importlib.reload(piadesk_settings)
+        assert piadesk_settings.EMAIL_BACKEND == "django.core.mail.backends.smtp.EmailBackend"
+        assert (piadesk_settings.EMAIL_HOST, piadesk_settings.EMAIL_PORT) == (
+            "smtp.acme.example",
+            587,
+        )
+        assert piadesk_settings.EMAIL_HOST_USER == "piadesk@acme.example"
+        assert piadesk_settings.EMAIL_HOST_PASSWORD == "p@ss"
+        assert piadesk_settings.EMAIL_USE_TLS is True
+        assert piadesk_settings.EMAIL_TIMEOUT == 10
+        monkeypatch.delenv("EMAIL_URL")
+        monkeypatch.setenv("DEBUG", "1")
+        importlib.reload(piadesk_settings)  # make run: messages on the console
+        assert piadesk_settings.EMAIL_BACKEND == "django.core.mail.backends.console.EmailBackend"
+        monkeypatch.setenv("EMAIL_URL", "carrier-pigeon://coop")
+        with pytest.raises(ImproperlyConfigured, match="EMAIL_URL"):
+            importlib.reload(piadesk_settings)
+    finally:
+        monkeypatch.undo()
+        importlib.reload(piadesk_settings)

@@ -99,6 +99,13 @@ def register_models() -> None:
     # Not the library's "id" (it embeds the key's hash) nor "hashed_key".
     register(m.TenantAPIKey, ["name", "prefix", "read_only", "revoked", "expiry_date"])
     register(m.StaffProfile, ["user"])
+    # The notification webhook: its URL is a credential, recorded as set / changed / removed.
+    register(
+        m.NotificationWebhook,
+        ["style", "url_encrypted", "is_active"],
+        mask_fields=["url_encrypted"],
+        mask_callable="timelogging.audit.mask_credentials",
+    )
 
     for model, field_name in ((m.Tenant, "apply_tags"), (m.Client, "tags")):
         through = getattr(model, field_name).through

@@ -535,3 +535,63 @@ class ConfigChange(AbstractLogEntry):
             # One object's history (auditlog indexes object_id alone, without the type).
             models.Index(fields=["content_type", "object_id"], name="configchange_object"),
         ]
+
+
+class StaffNotice(TenantOwned):
+    """One message to a tenant's staff about one event (timelogging/services/notices.py).
+
+    ``key`` names the event (a connection's pause, a batch of failures, a delayed queue), so
+    that the checks that find events may run again and again: the unique constraint makes each
+    event one notice, sent once, however many entries it concerns.
+    """
+
+    class Kind(models.TextChoices):
+        CONNECTION_PAUSED = "connection_paused", "PSA connection paused"
+        ENTRIES_FAILED = "entries_failed", "Entries failed"
+        QUEUE_DELAYED = "queue_delayed", "Queue delayed"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    key = models.CharField(max_length=100)
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    link = models.URLField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    emailed_to = models.PositiveIntegerField(default=0)
+    webhook_at = models.DateTimeField(null=True, blank=True)
+    webhook_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "kind", "key"], name="notice_once_per_event")
+        ]
+
+    def __str__(self) -> str:
+        return self.subject
+
+
+class NotificationWebhook(TenantOwned):
+    """Where a tenant's notices are also posted: a Teams or Slack incoming webhook.
+
+    The URL is a credential (whoever has it can post to the channel), so it is kept like PSA
+    secrets: encrypted with PIADESK_ENCRYPTION_KEYS (``url_encrypted``), never displayed.
+    """
+
+    class Style(models.TextChoices):
+        SLACK = "slack", "Slack (incoming webhook)"
+        TEAMS = "teams", "Microsoft Teams (incoming webhook)"
+
+    tenant = models.OneToOneField(
+        Tenant, on_delete=models.CASCADE, related_name="notification_webhook"
+    )
+    style = models.CharField(max_length=10, choices=Style.choices, default=Style.TEAMS)
+    url_encrypted = models.TextField(blank=True, editable=False)
+    is_active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "notification webhook"
+
+    def __str__(self) -> str:
+        return f"{self.get_style_display()} ({self.tenant})"

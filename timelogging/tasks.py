@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from timelogging.services.delivery import entries_sweep
+from timelogging.services.notices import notice_send, notices_check
 from timelogging.services.posting import entry_post
+
+logger = logging.getLogger(__name__)
 
 
 def post_time_entry(entry_id: int) -> str:
@@ -11,6 +16,19 @@ def post_time_entry(entry_id: int) -> str:
 
 
 def sweep_entries() -> str:
-    """Run by the "piadesk sweep" schedule (migration 0003) and after staff release entries."""
+    """Run by the "piadesk sweep" schedule (migration 0003) and after staff release entries.
+
+    Also looks for events to tell staff about (services/notices.py): every minute, by whichever
+    cluster runs the schedule; a failing check must not stop the sweep.
+    """
     result = entries_sweep()
-    return f"{result.rescued} rescued, {result.enqueued} enqueued"
+    try:
+        notices = notices_check().created
+    except Exception:
+        logger.exception("notices check failed")
+        notices = 0
+    return f"{result.rescued} rescued, {result.enqueued} enqueued, {notices} notices"
+
+
+def send_notice(notice_id: int) -> str:
+    return notice_send(notice_id=notice_id)

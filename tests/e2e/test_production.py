@@ -84,6 +84,8 @@ def production(tmp_path, postgres_database):
         "CONNECTWISE_CLIENT_ID": str(uuid.uuid4()),
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
         "PIADESK_METRICS_TOKEN": "metrics-token-e2e",
+        "EMAIL_URL": "dummy:",  # no mail server here
+        "PIADESK_BASE_URL": f"https://127.0.0.1:{port}",
     }
     lines = []
     for line in (DEPLOY / "piadesk.env.example").read_text().splitlines():

@@ -24,6 +24,7 @@ from tests.factories import (
     TimeEntryFactory,
 )
 from timelogging import models
+from timelogging.services.notices import webhook_save
 from timelogging.services.roles import Role, role_grant
 
 A_MARK = "alpha-qx"
@@ -45,6 +46,8 @@ class TenantWorld:
     run: models.AutomationRun
     entry: models.TimeEntry
     attempt: models.PostAttempt
+    webhook: models.NotificationWebhook
+    notice: models.StaffNotice
 
     def object_of(self, model: type[Model]) -> Model:
         """This tenant's row of ``model`` (its configuration change: the latest)."""
@@ -61,6 +64,8 @@ class TenantWorld:
             models.AutomationRun: self.run,
             models.TimeEntry: self.entry,
             models.PostAttempt: self.attempt,
+            models.NotificationWebhook: self.webhook,
+            models.StaffNotice: self.notice,
         }
         return by_model[model]
 
@@ -110,6 +115,17 @@ def build_world(mark: str) -> TenantWorld:
         outcome="permanent",
         error=f"{mark} attempt error",
     )
+    webhook = webhook_save(
+        tenant=tenant, style="teams", url=f"https://{mark}.webhook.office.com/webhookb2/x"
+    )
+    notice = models.StaffNotice.objects.create(
+        tenant=tenant,
+        kind=models.StaffNotice.Kind.CONNECTION_PAUSED,
+        key=f"{mark}-pause",
+        subject=f"piadesk: the connection of {mark} MSP is paused",
+        body=f"{mark} credentials were refused",
+        link="https://piadesk.example.com/admin/",
+    )
     return TenantWorld(
         tenant=tenant,
         tag=tag,
@@ -122,6 +138,8 @@ def build_world(mark: str) -> TenantWorld:
         run=run,
         entry=entry,
         attempt=attempt,
+        webhook=webhook,
+        notice=notice,
     )
 
 

@@ -53,9 +53,12 @@ def staff(client, a):
 def test_the_migration_creates_the_groups_with_the_roles_permissions():
     # Run the data migration itself (a test database may have been flushed since migrating).
     migration = importlib.import_module("timelogging.migrations.0007_roles")
+    notices = importlib.import_module("timelogging.migrations.0008_staff_notices")
     Group.objects.filter(name__in=GROUP_NAMES.values()).delete()
     migration.create_roles(apps, None)
     migration.create_roles(apps, None)  # idempotent
+    notices.grant(apps, None)  # the permissions on the models added since
+    notices.grant(apps, None)
     for role, name in GROUP_NAMES.items():
         codenames = set(Group.objects.get(name=name).permissions.values_list("codename", flat=True))
         assert codenames == ROLE_PERMISSIONS[role], role

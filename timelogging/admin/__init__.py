@@ -14,6 +14,7 @@ from timelogging.admin import (  # noqa: F401
     config_history,
     connections,
     history,
+    notifications,
     site_wide,
     tenants,
 )

@@ -19,8 +19,16 @@ Role = Literal["staff", "auditor"]
 
 GROUP_NAMES: dict[Role, str] = {"staff": "MSP staff", "auditor": "Auditor"}
 
-_CONFIGURED = ("tag", "client", "automation", "psaconnection", "psausermapping", "tenantapikey")
-_HISTORY = ("automationrun", "timeentry", "postattempt", "configchange")
+_CONFIGURED = (
+    "tag",
+    "client",
+    "automation",
+    "psaconnection",
+    "psausermapping",
+    "tenantapikey",
+    "notificationwebhook",
+)
+_HISTORY = ("automationrun", "timeentry", "postattempt", "configchange", "staffnotice")
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     # No delete: tags, connections and keys stay for the history (a key is revoked, a
