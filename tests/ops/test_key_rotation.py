@@ -8,6 +8,7 @@ from django.core.management import CommandError, call_command
 
 from tests.factories import PSAConnectionFactory
 from timelogging import crypto
+from timelogging.services.notices import webhook_save, webhook_url
 
 pytestmark = pytest.mark.django_db
 
@@ -27,11 +28,15 @@ def keys(settings):
 def test_after_rotation_the_old_key_can_be_removed(keys):
     keys(OLD)
     connection = PSAConnectionFactory(secrets={"private_key": "privkey456"})
+    url = "https://acme.webhook.office.com/webhookb2/secret"
+    webhook = webhook_save(tenant=connection.tenant, style="teams", url=url)
     keys(NEW, OLD)
     call_command("rotate_encryption_keys")
     keys(NEW)
     connection.refresh_from_db()
+    webhook.refresh_from_db()
     assert crypto.decrypt_secrets(connection.secrets_encrypted) == {"private_key": "privkey456"}
+    assert webhook_url(webhook) == url
 
 
 def test_unreadable_secrets_are_reported_and_left_alone(keys):
