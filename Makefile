@@ -40,8 +40,10 @@ manage: setup
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# ruff, then mypy (configured in pyproject.toml: strict on psa/ and timelogging/services/).
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 # PIADESK_SANDBOX=1: the sandbox app is installed only when it is on, and its migrations are
 # checked as well.

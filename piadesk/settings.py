@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 import dj_email_url
@@ -244,7 +245,7 @@ if PIADESK_SANDBOX:
 # (PSA_MAX_REQUESTS_PER_ATTEMPT × (connect + read timeouts));
 # failures acknowledged (piadesk decides retries from its own entry state, not the broker);
 # save_limit well above the default 250, which caps throughput; task arguments are ids only.
-Q_CLUSTER = {
+Q_CLUSTER: dict[str, Any] = {
     "name": "piadesk",
     "orm": "default",
     "workers": env_int("Q_WORKERS", 2),
@@ -302,7 +303,7 @@ PIADESK_HEALTH_MAX_DUE_SECONDS = env_int("PIADESK_HEALTH_MAX_DUE_SECONDS", 900)
 # When set, /metrics requires "Authorization: Bearer <token>".
 PIADESK_METRICS_TOKEN = os.environ.get("PIADESK_METRICS_TOKEN", "")
 
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},

@@ -459,7 +459,9 @@ class AutotaskBackend(PSABackend):
         self.role_id = _positive_int(config.settings.get("role_id"))
 
     @classmethod
-    def validate_config(cls, settings: Mapping[str, Any], secrets: Mapping[str, str]) -> dict:
+    def validate_config(
+        cls, settings: Mapping[str, Any], secrets: Mapping[str, str]
+    ) -> dict[str, str]:
         errors = super().validate_config(settings, secrets)
         username = settings.get("api_username")
         if "api_username" not in errors and (
@@ -665,7 +667,7 @@ class AutotaskBackend(PSABackend):
         if not email:
             return None
         fields = ("email", "email2", "email3")
-        filters = [
+        filters: list[dict[str, Any]] = [
             {"op": "or", "items": [{"op": "eq", "field": f, "value": email} for f in fields]},
             {"op": "eq", "field": "isActive", "value": True},
         ]
@@ -803,7 +805,7 @@ class AutotaskBackend(PSABackend):
         number = _valid_id(ticket_id, "ticket")
         if not reference:
             return None  # an empty reference would "match" any entry
-        filters = [
+        filters: list[dict[str, Any]] = [
             {"op": "eq", "field": "ticketID", "value": number},
             {
                 "op": "or",

@@ -30,7 +30,10 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+if TYPE_CHECKING:
+    from psa.http import PSASession  # psa.http imports this module
 
 
 # --- errors ---------------------------------------------------------------------------------
@@ -239,12 +242,14 @@ class PSABackend:
 
     def __init__(self, config: ConnectionConfig, *, http: Any, cache: Cache) -> None:
         self.config = config
-        self.http = http
+        self.http: PSASession = http
         self.cache = cache
 
     # -- configuration ---------------------------------------------------------------------
     @classmethod
-    def validate_config(cls, settings: Mapping[str, Any], secrets: Mapping[str, str]) -> dict:
+    def validate_config(
+        cls, settings: Mapping[str, Any], secrets: Mapping[str, str]
+    ) -> dict[str, str]:
         """Return ``{field: message}`` for every invalid value (empty when valid)."""
         errors: dict[str, str] = {}
         for f in cls.config_fields:

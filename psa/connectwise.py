@@ -237,7 +237,9 @@ class ConnectWiseBackend(PSABackend):
         self.client_id = str(config.settings.get("client_id") or default_client_id or "")
 
     @classmethod
-    def validate_config(cls, settings: Mapping[str, Any], secrets: Mapping[str, str]) -> dict:
+    def validate_config(
+        cls, settings: Mapping[str, Any], secrets: Mapping[str, str]
+    ) -> dict[str, str]:
         errors = super().validate_config(settings, secrets)
         if "site_url" not in errors and (message := _site_url_error(settings.get("site_url"))):
             errors["site_url"] = message
@@ -330,7 +332,9 @@ class ConnectWiseBackend(PSABackend):
             raise _error(PermanentError, message, response)
         return body
 
-    def _records(self, path: str, params: Mapping[str, Any], *, pages: int) -> Iterator[Mapping]:
+    def _records(
+        self, path: str, params: Mapping[str, Any], *, pages: int
+    ) -> Iterator[Mapping[str, Any]]:
         """Records page by page while ConnectWise's Link header announces a next page.
 
         We request ``page + 1`` ourselves rather than fetch the Link URL, so the credentials

@@ -415,7 +415,9 @@ class HaloPSABackend(PSABackend):
                 self._outcome_id_error = f"The Outcome ID {raw_outcome_id!r} is not a number."
 
     @classmethod
-    def validate_config(cls, settings: Mapping[str, Any], secrets: Mapping[str, str]) -> dict:
+    def validate_config(
+        cls, settings: Mapping[str, Any], secrets: Mapping[str, str]
+    ) -> dict[str, str]:
         errors = super().validate_config(settings, secrets)
         addresses = {
             "auth_url": ("the authorisation server address", "https://acme.halopsa.com/auth"),
@@ -590,8 +592,8 @@ class HaloPSABackend(PSABackend):
     @staticmethod
     def _is_active(agent: Mapping[str, Any]) -> bool:
         try:
-            agent_id = int(agent.get("id"))
-        except (TypeError, ValueError):
+            agent_id = int(agent["id"])
+        except (KeyError, TypeError, ValueError):
             return False
         # ``includedisabled=false`` is asked for, but checked again: it is cheap.
         return agent_id > UNASSIGNED_AGENT_ID and not agent.get("isdisabled")

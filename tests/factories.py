@@ -10,7 +10,7 @@ from django.utils import timezone
 from timelogging import models
 
 
-class TenantFactory(factory.django.DjangoModelFactory):
+class TenantFactory(factory.django.DjangoModelFactory[models.Tenant]):
     class Meta:
         model = models.Tenant
 
@@ -20,7 +20,7 @@ class TenantFactory(factory.django.DjangoModelFactory):
     log_as = models.Tenant.LogAs.STARTER
 
 
-class TagFactory(factory.django.DjangoModelFactory):
+class TagFactory(factory.django.DjangoModelFactory[models.Tag]):
     class Meta:
         model = models.Tag
 
@@ -28,7 +28,7 @@ class TagFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Tag {n}")
 
 
-class ClientFactory(factory.django.DjangoModelFactory):
+class ClientFactory(factory.django.DjangoModelFactory[models.Client]):
     class Meta:
         model = models.Client
         skip_postgeneration_save = True
@@ -43,7 +43,7 @@ class ClientFactory(factory.django.DjangoModelFactory):
             self.tags.set(extracted)
 
 
-class AutomationFactory(factory.django.DjangoModelFactory):
+class AutomationFactory(factory.django.DjangoModelFactory[models.Automation]):
     class Meta:
         model = models.Automation
 
@@ -52,7 +52,7 @@ class AutomationFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Automation {n}")
 
 
-class PSAConnectionFactory(factory.django.DjangoModelFactory):
+class PSAConnectionFactory(factory.django.DjangoModelFactory[models.PSAConnection]):
     """A ConnectWise connection; pass ``secrets={...}`` to set encrypted secrets."""
 
     class Meta:
@@ -80,7 +80,7 @@ class PSAConnectionFactory(factory.django.DjangoModelFactory):
             self.save(update_fields=["secrets_encrypted"])
 
 
-class AutomationRunFactory(factory.django.DjangoModelFactory):
+class AutomationRunFactory(factory.django.DjangoModelFactory[models.AutomationRun]):
     class Meta:
         model = models.AutomationRun
 
@@ -98,7 +98,7 @@ class AutomationRunFactory(factory.django.DjangoModelFactory):
     decision = models.AutomationRun.Decision.LOG
 
 
-class TimeEntryFactory(factory.django.DjangoModelFactory):
+class TimeEntryFactory(factory.django.DjangoModelFactory[models.TimeEntry]):
     class Meta:
         model = models.TimeEntry
 

@@ -137,7 +137,8 @@ def _m2m_receiver(owner: type[Model], field_name: str) -> Any:
             # post_clear no longer knows what was there: remember it on the instance.
             accessor = _reverse_name(owner, field_name) if reverse else field_name
             related = getattr(instance, accessor)
-            instance._piadesk_cleared = set(related.values_list("pk", flat=True))  # type: ignore[attr-defined]
+            cleared = set(related.values_list("pk", flat=True))
+            instance._piadesk_cleared = cleared  # type: ignore[attr-defined]  # read in post_clear
             return
         if action not in ("post_add", "post_remove", "post_clear"):
             return
@@ -160,7 +161,12 @@ def _m2m_receiver(owner: type[Model], field_name: str) -> Any:
 
 
 def _reverse_name(owner: type[Model], field_name: str) -> str:
-    return owner._meta.get_field(field_name).remote_field.get_accessor_name()  # type: ignore[union-attr]
+    # A many-to-many field's remote side: the accessor the other model reaches owners by.
+    remote = getattr(owner._meta.get_field(field_name), "remote_field", None)
+    accessor = remote.get_accessor_name() if remote is not None else None
+    if not accessor:
+        raise ValueError(f"{owner.__name__}.{field_name} has no reverse accessor")
+    return str(accessor)
 
 
 # --- reading the history ----------------------------------------------------------------------
@@ -211,9 +217,11 @@ def _field_label(model: type[Model] | None, name: str) -> str:
     if name == "secrets_encrypted":
         return "credentials"
     try:
-        return str(model._meta.get_field(name).verbose_name)
+        field = model._meta.get_field(name)
     except Exception:
         return name.replace("_", " ")
+    # A reverse relation has no verbose name of its own.
+    return str(getattr(field, "verbose_name", None) or name.replace("_", " "))
 
 
 def _display(model: type[Model] | None, name: str, value: Any) -> str:

@@ -55,14 +55,23 @@ class ScopedModelForm(forms.ModelForm):
     scope_fields: ClassVar[tuple[str, ...]] = ("tenant",)
 
     def _get_validation_exclusions(self) -> set[str]:
-        exclude = super()._get_validation_exclusions()
+        exclude = super()._get_validation_exclusions()  # type: ignore[misc]  # private Django API, not in the stubs
         if self.instance.pk is not None:
             exclude.difference_update(n for n in self.scope_fields if n not in self.fields)
         return exclude
 
 
 def _tenant_tags(tenant_id: int | None) -> QuerySet[Tag]:
+    if tenant_id is None:
+        return Tag.objects.none()  # a new tenant has no tags yet
     return Tag.objects.filter(tenant_id=tenant_id).order_by("name")
+
+
+def model_choice_field(form: forms.BaseForm, name: str) -> forms.ModelChoiceField[Any]:
+    """``form.fields[name]``, known to be a model choice field (single or multiple)."""
+    field = form.fields[name]
+    assert isinstance(field, forms.ModelChoiceField), name
+    return field
 
 
 def _minutes_field() -> forms.IntegerField:
@@ -108,7 +117,7 @@ def check_psa_user(
         )
     elif isinstance(outcome, PSAError):
         said = lookup_error_message(connection=connection, error=outcome)
-        form.psa_warnings.append(
+        form.psa_warnings.append(  # type: ignore[attr-defined]  # the forms that call this have it
             f"{vendor} could not be asked whether user “{ref}” exists, so it was saved "
             f"without that check. {said}"
         )
@@ -165,7 +174,7 @@ class TenantSettingsForm(forms.ModelForm):
             # Viewed without the right to change (auditors): the admin shows every field
             # read-only and the form has none of them to set up.
             return
-        tags = self.fields["apply_tags"]
+        tags = model_choice_field(self, "apply_tags")
         # Only the tenant's own tags are choices: another tenant's tag POSTed by hand is an
         # invalid choice, with a message that says so.
         tags.queryset = _tenant_tags(self.instance.pk)
@@ -179,7 +188,8 @@ class TenantSettingsForm(forms.ModelForm):
         self.fields["specified_psa_user_ref"].help_text += " Required with “A specified PSA user”."
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # what every clean() here returns (Django's stubs: maybe None)
         if (
             cleaned.get("apply_to") == Tenant.ApplyTo.TAGS
             and "apply_tags" not in self.errors
@@ -258,12 +268,12 @@ class SettingsPreviewForm(forms.Form):
     def __init__(self, *args: Any, tenant: Tenant, **kwargs: Any) -> None:
         kwargs.setdefault("prefix", "preview")
         super().__init__(*args, **kwargs)
-        self.fields["client"].queryset = Client.objects.filter(tenant=tenant).order_by(
+        model_choice_field(self, "client").queryset = Client.objects.filter(tenant=tenant).order_by(
             "name", "key"
         )
-        self.fields["automation"].queryset = Automation.objects.filter(tenant=tenant).order_by(
-            "name", "key"
-        )
+        model_choice_field(self, "automation").queryset = Automation.objects.filter(
+            tenant=tenant
+        ).order_by("name", "key")
 
 
 class TagInlineFormSet(forms.BaseInlineFormSet):
@@ -274,7 +284,7 @@ class TagInlineFormSet(forms.BaseInlineFormSet):
         seen: dict[str, str] = {}
         for form in self.forms:
             if not hasattr(form, "cleaned_data") or (
-                self.can_delete and self._should_delete_form(form)
+                self.can_delete and self._should_delete_form(form)  # type: ignore[attr-defined]  # private Django API, not in the stubs
             ):
                 continue
             name = form.cleaned_data.get("name")
@@ -321,7 +331,8 @@ class TagForm(ScopedModelForm):
         fields = ["tenant", "name"]
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # what every clean() here returns (Django's stubs: maybe None)
         # Names are unique per tenant whatever their case (Lower("name") in the constraint).
         _check_unique_in_tenant(self, "name", what="a tag named", lookup="iexact")
         return cleaned
@@ -336,7 +347,8 @@ class AutomationForm(ScopedModelForm):
         labels = {"log_time": "Log time"}
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # what every clean() here returns (Django's stubs: maybe None)
         _check_unique_in_tenant(self, "key", what="an automation with key", lookup="exact")
         return cleaned
 
@@ -356,7 +368,7 @@ class ClientForm(ScopedModelForm):
         super().__init__(*args, **kwargs)
         if "tags" not in self.fields:
             return
-        tags = self.fields["tags"]
+        tags = model_choice_field(self, "tags")
         tenant_id = self.instance.tenant_id or (
             None if self.is_bound else _int_or_none(self.initial.get("tenant"))
         )
@@ -366,14 +378,16 @@ class ClientForm(ScopedModelForm):
             # Adding, tenant not chosen yet: every tag the field offers (in the admin, those of
             # the tenants the user may see), named with its tenant; clean() checks that the
             # chosen ones belong to the tenant chosen.
+            assert tags.queryset is not None  # built from the model field
             tags.queryset = tags.queryset.select_related("tenant").order_by("tenant__name", "name")
-            tags.label_from_instance = _tag_with_tenant
+            tags.label_from_instance = _tag_with_tenant  # type: ignore[assignment, method-assign]  # Django's documented way to relabel choices
             tags.help_text = "Only tags of the client's tenant can be chosen."
         tags.error_messages["invalid_choice"] = TAG_NOT_OURS
         tags.error_messages["invalid_pk_value"] = TAG_INVALID
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # what every clean() here returns (Django's stubs: maybe None)
         _check_unique_in_tenant(self, "key", what="a client with key", lookup="exact")
         tenant = _tenant_of(self)
         chosen = cleaned.get("tags")
@@ -399,7 +413,7 @@ class AddTagForm(forms.Form):
 
     def __init__(self, *args: Any, tenant: Tenant, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["tag"].queryset = _tenant_tags(tenant.pk)
+        model_choice_field(self, "tag").queryset = _tenant_tags(tenant.pk)
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -442,7 +456,7 @@ class PSAConnectionForm(ScopedModelForm):
     @classmethod
     def for_vendor(cls, vendor: str) -> type[PSAConnectionForm]:
         backend = backend_class(vendor)
-        reserved = set(cls._meta.fields) | {"settings", "secrets_encrypted"}
+        reserved = set(cls._meta.fields or ()) | {"settings", "secrets_encrypted"}
         attrs: dict[str, Any] = {"vendor_name": vendor, "config_fields": backend.config_fields}
         for field in backend.config_fields:
             if field.name in reserved:
@@ -493,7 +507,8 @@ class PSAConnectionForm(ScopedModelForm):
         }
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # what every clean() here returns (Django's stubs: maybe None)
         vendor = cleaned.get("vendor", self.instance.vendor if self.instance.pk else None)
         if vendor and vendor != self.vendor_name:
             self.add_error(
@@ -568,7 +583,8 @@ class PSAUserMappingForm(ScopedModelForm):
         return self.cleaned_data["email"].strip().lower()
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # what every clean() here returns (Django's stubs: maybe None)
         if self.instance.pk is None or {"connection", "psa_user_ref"} & set(self.changed_data):
             connection = cleaned.get("connection") or (
                 self.instance.connection if self.instance.connection_id else None

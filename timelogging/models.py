@@ -9,6 +9,7 @@ runs domain logic in ``save()`` or signals.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from auditlog.models import AbstractLogEntry, LogEntryManager
 from django.conf import settings
@@ -40,7 +41,8 @@ class Tenant(models.Model):
         "status", default=False, help_text="When off, nothing is logged for anyone."
     )
     apply_to = models.CharField(max_length=10, choices=ApplyTo.choices, default=ApplyTo.NONE)
-    apply_tags = models.ManyToManyField(
+    # Annotated: the "+" related name leaves the type checker without a through model to infer.
+    apply_tags: models.ManyToManyField[Tag, Any] = models.ManyToManyField(
         "Tag",
         blank=True,
         related_name="+",
@@ -495,7 +497,7 @@ class ConfigChangeManager(LogEntryManager):
         kwargs.setdefault("tenant_id", tenant_id_of(instance))
         return super().log_create(instance, force_log=force_log, **kwargs)
 
-    def log_m2m_changes(self, changed_queryset, instance, operation, field_name, **kwargs):  # type: ignore[no-untyped-def]
+    def log_m2m_changes(self, changed_queryset, instance, operation, field_name, **kwargs):
         kwargs.setdefault("tenant_id", tenant_id_of(instance))
         return super().log_m2m_changes(changed_queryset, instance, operation, field_name, **kwargs)
 

@@ -66,7 +66,7 @@ import functools
 import hmac
 import json
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeGuard
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path, re_path, reverse
@@ -226,7 +226,7 @@ def _parse_time(raw: Any) -> dt.datetime | None:
     return value.astimezone(dt.UTC) if value.tzinfo else None
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -364,7 +364,7 @@ def _matches(condition: Any, row: dict[str, Any], fields: dict[str, FieldType]) 
     if op in ("eq", "in"):
         return actual in wanted
     if op == "noteq":
-        return actual != wanted[0]
+        return bool(actual != wanted[0])
     if kind != "string":
         raise ApiError(500, f"The operator '{condition.get('op')}' cannot be used with {field}.")
     if op == "contains":

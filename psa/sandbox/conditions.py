@@ -233,16 +233,16 @@ def _compare(actual: Any, op: str, expected: Any) -> bool:
         if op == "contains":
             return expected in actual
     if op == "=":
-        return actual == expected
+        return bool(actual == expected)
     if op == "!=":
-        return actual != expected
+        return bool(actual != expected)
     if op == "<":
-        return actual < expected
+        return bool(actual < expected)
     if op == "<=":
-        return actual <= expected
+        return bool(actual <= expected)
     if op == ">":
-        return actual > expected
-    return actual >= expected  # ">="; the parser admits no other operator
+        return bool(actual > expected)
+    return bool(actual >= expected)  # ">="; the parser admits no other operator
 
 
 def matches(node: Node | None, record: Mapping[str, Any]) -> bool:

@@ -187,13 +187,13 @@ def _trim(obj: dict[str, Any], request: HttpRequest) -> dict[str, Any]:
     raw = request.GET.get("fields", "")
     if not raw.strip():
         return obj
-    tree: dict[str, dict] = {}
+    tree: dict[str, Any] = {}
     for item in raw.split(","):
         node = tree
         for part in filter(None, (p.strip().lower() for p in item.split("/"))):
             node = node.setdefault(part, {})
 
-    def keep(value: dict[str, Any], wanted: dict[str, dict]) -> dict[str, Any]:
+    def keep(value: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
         out = {}
         for key, sub in value.items():
             if key.lower() in wanted:
@@ -261,9 +261,10 @@ def _entry_json(entry: SandboxTimeEntry) -> dict[str, Any]:
         "member": _member_ref(entry.member),
         "timeStart": _time(entry.time_start),
     }
-    if entry.time_end is not None:
+    hours = entry.actual_hours  # None while the entry has no end
+    if entry.time_end is not None and hours is not None:
         data["timeEnd"] = _time(entry.time_end)
-        data["actualHours"] = float(entry.actual_hours)
+        data["actualHours"] = float(hours)
     data.update(
         billableOption=entry.billable_option,
         notes=entry.notes,

@@ -21,7 +21,7 @@ from psa.sandbox.models import SandboxFaults, Vendor
 logger = logging.getLogger(__name__)
 
 # The path (after /sandbox/<vendor>/) of each vendor's "create a time entry" call.
-CREATE_SUFFIXES = {
+CREATE_SUFFIXES: dict[str, str] = {
     Vendor.CONNECTWISE: "/time/entries",
     Vendor.AUTOTASK: "/TimeEntries",
     Vendor.HALOPSA: "/api/Actions",
@@ -67,13 +67,15 @@ class FaultInjectionMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         vendor = _vendor_of(request.path)
         faults = SandboxFaults.objects.filter(vendor=vendor).first() if vendor else None
-        if faults is None:
+        if vendor is None or faults is None:
             return self.get_response(request)
         roll = random.random
         if faults.latency_ms_max:
             time.sleep(random.uniform(faults.latency_ms_min, faults.latency_ms_max) / 1000)
         if roll() < faults.throttle_rate:
-            response = JsonResponse({"message": "Too many requests (sandbox fault)"}, status=429)
+            response: HttpResponse = JsonResponse(
+                {"message": "Too many requests (sandbox fault)"}, status=429
+            )
             response["Retry-After"] = str(faults.retry_after_seconds)
             return response
         if roll() < faults.error_rate:

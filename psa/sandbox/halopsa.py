@@ -162,7 +162,7 @@ def _account_for_token(request: HttpRequest) -> SandboxAccount:
         raise ApiError(401, DENIED) from None
     if not isinstance(claims, dict) or float(claims.get("exp", 0)) <= time.time():
         raise ApiError(401, DENIED)
-    account = SandboxAccount.objects.filter(vendor=VENDOR, pk=claims.get("a")).first()
+    account = SandboxAccount.objects.filter(vendor=VENDOR, pk=claims.get("a", 0)).first()
     if account is None or not hmac.compare_digest(
         str(claims.get("k", "")), _fingerprint(account.private_key)
     ):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import transaction
 
 from psa.sandbox.models import SandboxAccount, SandboxMember, SandboxTicket, Vendor
@@ -83,7 +85,7 @@ HALO_API_AGENT_ID = 5
 
 # (agent id, identifier, first name, last name, e-mail, disabled, extra). Agent 1 is Halo's
 # "Unassigned" placeholder: tickets without an agent have agent_id 1.
-HALOPSA_AGENTS = (
+HALOPSA_AGENTS: tuple[tuple[int, str, str, str, str, bool, dict[str, Any]], ...] = (
     (1, "unassigned", "Unassigned", "", "", False, {"placeholder": True}),
     (3, "jdoe", "John", "Doe", "john.doe@demo-msp.example", False, {}),
     (4, "asmith", "Alice", "Smith", "alice.smith@demo-msp.example", False, {}),

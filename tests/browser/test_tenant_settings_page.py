@@ -181,6 +181,7 @@ def test_configure_time_logging_like_a_person_and_see_the_entry(
     posted = SandboxTimeEntry.objects.get()
     assert posted.member.identifier == "timelogging"
     assert entry.psa_entry_id == str(posted.pk)
+    assert posted.time_end is not None
     assert posted.time_end - posted.time_start == dt.timedelta(minutes=20)
 
     # 5. The history shows it: posted, as the specified user, 20 minutes, with the PSA's id.

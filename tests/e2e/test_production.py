@@ -45,7 +45,9 @@ def free_port() -> int:
 def unit_command(unit: str, port: int) -> list[str]:
     """The unit's ExecStart, for this checkout and this virtualenv instead of /srv/piadesk."""
     text = (DEPLOY / unit).read_text()
-    exec_start = re.search(r"^ExecStart=(.+)$", text, re.M).group(1)
+    match = re.search(r"^ExecStart=(.+)$", text, re.M)
+    assert match is not None, f"{unit} has no ExecStart"
+    exec_start = match.group(1)
     assert re.search(r"^WorkingDirectory=/srv/piadesk$", text, re.M)
     assert re.search(r"^EnvironmentFile=/etc/piadesk/piadesk.env$", text, re.M)
     command = exec_start.replace("/srv/piadesk/.venv", sys.prefix).replace(

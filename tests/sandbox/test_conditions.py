@@ -4,9 +4,16 @@ import datetime as dt
 
 import pytest
 
-from psa.sandbox.conditions import BoolOp, Comparison, ConditionError, matches, parse
+from psa.sandbox.conditions import (
+    BoolOp,
+    Comparison,
+    ConditionError,
+    FieldType,
+    matches,
+    parse,
+)
 
-FIELDS = {
+FIELDS: dict[str, FieldType] = {
     "id": "int",
     "identifier": "string",
     "primaryEmail": "string",

@@ -49,4 +49,4 @@ def connectwise(*members: dict[str, Any]) -> Iterator[responses.RequestsMock]:
 
 
 def calls_to(mock: responses.RequestsMock, fragment: str) -> list[Any]:
-    return [c for c in mock.calls if fragment in c.request.url]
+    return [c for c in mock.calls if fragment in (c.request.url or "")]

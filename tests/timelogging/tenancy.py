@@ -71,13 +71,15 @@ class TenantWorld:
 
 
 def build_world(mark: str) -> TenantWorld:
-    tenant = TenantFactory(name=f"{mark} MSP")
-    tag = TagFactory(tenant=tenant, name=f"{mark} tag")
-    client = ClientFactory(tenant=tenant, key=f"{mark}-client", name=f"{mark} client", tags=[tag])
-    automation = AutomationFactory(
+    tenant = TenantFactory.create(name=f"{mark} MSP")
+    tag = TagFactory.create(tenant=tenant, name=f"{mark} tag")
+    client = ClientFactory.create(
+        tenant=tenant, key=f"{mark}-client", name=f"{mark} client", tags=[tag]
+    )
+    automation = AutomationFactory.create(
         tenant=tenant, key=f"{mark}-automation", name=f"{mark} automation", minutes=20
     )
-    connection = PSAConnectionFactory(
+    connection = PSAConnectionFactory.create(
         tenant=tenant,
         name=f"{mark} connection",
         paused_at=timezone.now(),
@@ -91,7 +93,8 @@ def build_world(mark: str) -> TenantWorld:
         psa_user_name=f"{mark} member",
     )
     api_key, plain_key = models.TenantAPIKey.objects.create_key(tenant=tenant, name=f"{mark} key")
-    run = AutomationRunFactory(
+    assert isinstance(api_key, models.TenantAPIKey)  # the manager's stubs say AbstractAPIKey
+    run = AutomationRunFactory.create(
         tenant=tenant,
         client=client,
         automation=automation,
@@ -99,7 +102,7 @@ def build_world(mark: str) -> TenantWorld:
         started_by=f"{mark}@msp.example",
         summary=f"{mark} summary",
     )
-    entry = TimeEntryFactory(
+    entry = TimeEntryFactory.create(
         run=run,
         connection=connection,
         status=models.TimeEntry.Status.FAILED,

@@ -34,7 +34,9 @@ def client_for(key: str) -> APIClient:
 
 def entry_for(tenant, **kwargs) -> TimeEntry:
     run_kwargs = {k[5:]: kwargs.pop(k) for k in list(kwargs) if k.startswith("run__")}
-    return TimeEntryFactory(run=AutomationRunFactory(tenant=tenant, **run_kwargs), **kwargs)
+    return TimeEntryFactory.create(
+        run=AutomationRunFactory.create(tenant=tenant, **run_kwargs), **kwargs
+    )
 
 
 def run_ids(response) -> list[str]:

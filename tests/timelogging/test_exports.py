@@ -29,7 +29,9 @@ pytestmark = pytest.mark.django_db
 
 def entry_for(tenant, **kwargs) -> TimeEntry:
     run_kwargs = {k[5:]: kwargs.pop(k) for k in list(kwargs) if k.startswith("run__")}
-    return TimeEntryFactory(run=AutomationRunFactory(tenant=tenant, **run_kwargs), **kwargs)
+    return TimeEntryFactory.create(
+        run=AutomationRunFactory.create(tenant=tenant, **run_kwargs), **kwargs
+    )
 
 
 def read_csv(response) -> list[dict[str, str]]:

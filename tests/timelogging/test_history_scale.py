@@ -30,12 +30,12 @@ pytestmark = pytest.mark.django_db
 
 
 def _entry(tenant: Tenant, *, client=None, automation=None, created=None, **fields) -> TimeEntry:
-    run = AutomationRunFactory(
+    run = AutomationRunFactory.create(
         tenant=tenant,
-        client=client or ClientFactory(tenant=tenant),
-        automation=automation or AutomationFactory(tenant=tenant),
+        client=client or ClientFactory.create(tenant=tenant),
+        automation=automation or AutomationFactory.create(tenant=tenant),
     )
-    entry = TimeEntryFactory(run=run, **fields)
+    entry = TimeEntryFactory.create(run=run, **fields)
     if created is not None:
         TimeEntry.objects.filter(pk=entry.pk).update(created_at=created)
         AutomationRun.objects.filter(pk=run.pk).update(received_at=created)

@@ -19,7 +19,8 @@ class TenantAPIKeyAdmin(TenantIsolationMixin, APIKeyModelAdmin):
     message after creation; nothing can show it afterwards."""
 
     fields = ("tenant", "name", "prefix", "read_only", "expiry_date", "revoked")
-    list_display = (
+    # (The library's stubs type these three as tuples of the lengths it uses itself.)
+    list_display = (  # type: ignore[assignment]  # see above
         "tenant",
         "name",
         "prefix",
@@ -30,8 +31,8 @@ class TenantAPIKeyAdmin(TenantIsolationMixin, APIKeyModelAdmin):
         "revoked",
     )
     list_select_related = ("tenant",)
-    list_filter = ("revoked", "read_only", "tenant")
-    search_fields = ("name", "prefix", "tenant__name")
+    list_filter = ("revoked", "read_only", "tenant")  # type: ignore[assignment]  # see above
+    search_fields = ("name", "prefix", "tenant__name")  # type: ignore[assignment]  # see above
     autocomplete_fields = ("tenant",)
     actions = ["revoke_keys"]
 

@@ -12,7 +12,7 @@ admin is one or the other (tests/timelogging/test_isolation.py walks ``admin.sit
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 from django.db.models import Model, QuerySet
@@ -23,6 +23,16 @@ from django.utils.html import format_html
 from timelogging.models import StaffProfile, Tenant
 
 _CACHE_ATTR = "_piadesk_visible_tenant_ids"
+
+
+if TYPE_CHECKING:
+    # What the mixins here and in the other admin modules are mixed into, for the type
+    # checker only: at run time they are plain classes in front of ModelAdmin in the MRO.
+    ModelAdminMixinBase = admin.ModelAdmin[Any]
+    InlineMixinBase = admin.options.BaseModelAdmin[Any]
+else:
+    ModelAdminMixinBase = object
+    InlineMixinBase = object
 
 
 def visible_tenant_ids(request: HttpRequest) -> list[int] | None:
@@ -80,7 +90,7 @@ class ScopedTenantListFilter(admin.RelatedFieldListFilter):
         )
 
 
-class TenantIsolationMixin:
+class TenantIsolationMixin(ModelAdminMixinBase):
     """A ModelAdmin (or inline) of tenant rows: non-superusers see, choose and change only
     their own tenant's (module docstring). ``tenant_lookup`` is how the rows name their tenant
     (default: ``tenant``; the tenant admin uses ``pk``)."""
@@ -88,13 +98,13 @@ class TenantIsolationMixin:
     tenant_lookup: str = "tenant"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        queryset = super().get_queryset(request)  # type: ignore[misc]
+        queryset = super().get_queryset(request)
         return scope_to_tenants(queryset, visible_tenant_ids(request), self.tenant_lookup)
 
     def get_field_queryset(self, db: Any, db_field: Any, request: HttpRequest) -> Any:
         # The choices of every foreign key and many-to-many field (the form validates against
         # them, so another tenant's id POSTed by hand is "not one of the available choices").
-        queryset = super().get_field_queryset(db, db_field, request)  # type: ignore[misc]
+        queryset = super().get_field_queryset(db, db_field, request)
         ids = visible_tenant_ids(request)
         if ids is None:
             return queryset
@@ -106,47 +116,48 @@ class TenantIsolationMixin:
         return scope_to_tenants(queryset, ids)
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
-        initial = super().get_changeform_initial_data(request)  # type: ignore[misc]
+        initial = super().get_changeform_initial_data(request)
         ids = visible_tenant_ids(request)
         if self.tenant_lookup == "tenant" and ids is not None and len(ids) == 1:
-            initial.setdefault("tenant", ids[0])  # staff add to their own tenant
+            # Staff add to their own tenant (a model choice's initial value may be its pk).
+            initial.setdefault("tenant", ids[0])  # type: ignore[arg-type]  # see above
         return initial
 
     def get_list_filter(self, request: HttpRequest) -> Any:
         return [
             ("tenant", ScopedTenantListFilter) if item == "tenant" else item
-            for item in super().get_list_filter(request)  # type: ignore[misc]
+            for item in super().get_list_filter(request)
         ]
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         # Without a tenant there is nothing to add to (every tenant choice would be empty).
-        return super().has_add_permission(request, *args) and (  # type: ignore[misc]
+        return super().has_add_permission(request, *args) and (
             visible_tenant_ids(request) != []
         )
 
 
-class SuperuserOnlyAdminMixin:
+class SuperuserOnlyAdminMixin(ModelAdminMixinBase):
     """Pages of rows that belong to no tenant (users and groups, the task queue, whose task
     arguments are entry ids of every tenant): superusers only, whatever permissions a staff
     member was given."""
 
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_superuser and super().has_module_permission(request)  # type: ignore[misc]
+        return request.user.is_superuser and super().has_module_permission(request)
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.is_superuser and super().has_view_permission(request, obj)  # type: ignore[misc]
+        return request.user.is_superuser and super().has_view_permission(request, obj)
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return request.user.is_superuser and super().has_add_permission(request, *args)  # type: ignore[misc]
+        return request.user.is_superuser and super().has_add_permission(request, *args)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.is_superuser and super().has_change_permission(request, obj)  # type: ignore[misc]
+        return request.user.is_superuser and super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.is_superuser and super().has_delete_permission(request, obj)  # type: ignore[misc]
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
 
 
-class ReadOnlyAdminMixin:
+class ReadOnlyAdminMixin(InlineMixinBase):
     """History: viewable by staff and auditors (view permission), never added, edited or
     deleted through the admin. Large tables: no full count, no facet counts."""
 
@@ -163,7 +174,7 @@ class ReadOnlyAdminMixin:
         return False
 
 
-class ExactSearchMixin:
+class ExactSearchMixin(ModelAdminMixinBase):
     """Search by identifiers pasted whole (run id, ticket number, PSA entry id): exact,
     case-sensitive matches, which plain indexes serve, instead of Django's ``icontains`` or
     ``iexact`` (UPPER(...) = UPPER(...)) scans over millions of rows. ``search_fields``
@@ -181,7 +192,7 @@ class ExactSearchMixin:
         model = queryset.model
         matches = [
             model._default_manager.filter(**{field: term}).order_by().values("pk")
-            for field in self.search_fields  # type: ignore[attr-defined]
+            for field in self.search_fields
         ]
         united = matches[0].union(*matches[1:]) if len(matches) > 1 else matches[0]
         return queryset.filter(pk__in=united), False
@@ -195,7 +206,7 @@ class TenantScopedAdminMixin(TenantIsolationMixin):
     fixed_on_change: tuple[str, ...] = ()
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
-        fields = tuple(super().get_readonly_fields(request, obj))  # type: ignore[misc]
+        fields = tuple(super().get_readonly_fields(request, obj))
         if obj is not None:
             fields += tuple(
                 f for f in (*self.scope_fields, *self.fixed_on_change) if f not in fields
@@ -203,12 +214,12 @@ class TenantScopedAdminMixin(TenantIsolationMixin):
         return fields
 
 
-class NoAddRelatedTagsMixin:
+class NoAddRelatedTagsMixin(ModelAdminMixinBase):
     """Tags are created on the tenant's settings page or the Tags page: the "+" pop-up beside
     a tag picker would offer every tenant and could not preselect the right one."""
 
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        field = super().formfield_for_dbfield(db_field, request, **kwargs)  # type: ignore[misc]
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
         if field is not None and db_field.name in ("apply_tags", "tags"):
             field.widget.can_add_related = False
         return field

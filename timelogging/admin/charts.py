@@ -69,7 +69,7 @@ def column_chart(
     every = max(1, math.ceil(len(labels) / 16))  # at most ~16 labels under the axis
     for i, label in enumerate(labels):
         x = left + slot * i + (slot - bar_w) / 2
-        base = top + plot_h
+        base = float(top + plot_h)
         for s, (name, values) in enumerate(series):
             h = plot_h * values[i] / ceiling
             if h <= 0:

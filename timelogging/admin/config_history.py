@@ -131,7 +131,7 @@ class ConfigChangeAdmin(
 
     @admin.display(description="What")
     def what(self, obj: ConfigChange) -> str:
-        kind = capfirst(str(obj.content_type.model_class()._meta.verbose_name))  # type: ignore[union-attr]
+        kind = capfirst(str(obj.content_type.model_class()._meta.verbose_name))
         label = f"{kind}: {obj.object_repr}"
         if obj.action == ConfigChange.Action.DELETE:
             return label

@@ -169,7 +169,7 @@ class PSAConnectionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             return HttpResponseNotAllowed(["POST"])
         connection = self.get_object(request, unquote(object_id))
         if connection is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)  # type: ignore[attr-defined]  # Django's own "no such object" answer, not in the stubs
         if not self.has_change_permission(request, connection):
             raise PermissionDenied
         result = connection_test(connection=connection)
@@ -227,7 +227,7 @@ class PSAConnectionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
                 "it (PSA connections → “Resume selected connections”).",
                 messages.WARNING,
             )
-        return super().render_change_form(request, context, *args, obj=obj, **kw)
+        return super().render_change_form(request, context, *args, obj=obj, **kw)  # type: ignore[misc]  # args are add, change, form_url: never obj
 
     @admin.action(
         description="Pause selected connections (hold their entries)",
@@ -357,7 +357,7 @@ class PSAUserMappingAdmin(TenantIsolationMixin, PSAUserCheckAdminMixin, admin.Mo
             name_field="psa_user_name",
             **picker,
         )
-        return super().render_change_form(request, context, *args, obj=obj, **kw)
+        return super().render_change_form(request, context, *args, obj=obj, **kw)  # type: ignore[misc]  # args are add, change, form_url: never obj
 
     def save_model(
         self, request: HttpRequest, obj: PSAUserMapping, form: Any, change: bool

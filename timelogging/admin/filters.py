@@ -11,7 +11,7 @@ in the tenant filter (its clients, automations, PSA users: small tables), or fro
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
 
 from django.contrib import admin
@@ -39,7 +39,7 @@ def selected_tenant_id(request: HttpRequest) -> int | None:
     return int(raw) if raw.isdigit() else None
 
 
-def _hidden_params(changelist: ChangeList, own: list[str]) -> list[tuple[str, str]]:
+def _hidden_params(changelist: ChangeList, own: Iterable[str | None]) -> list[tuple[str, str]]:
     """The list's other parameters (filters, search, ordering), for a filter's GET form: a
     form submits only its own fields, and choosing a date must not drop the tenant."""
     return [
@@ -100,7 +100,7 @@ class TenantChoiceFilter(admin.SimpleListFilter):
         tenant_id = selected_tenant_id(request)
         value = self.value()
         rows = scope_to_tenants(
-            self.catalogue._default_manager.order_by("name", "key"),  # type: ignore[attr-defined]
+            self.catalogue._default_manager.order_by("name", "key"),
             visible_tenant_ids(request),
         )
         if tenant_id is not None:
@@ -122,14 +122,14 @@ class TenantChoiceFilter(admin.SimpleListFilter):
             raise IncorrectLookupParameters(f"{self.parameter_name} must be a number")
         return queryset.filter(**{self.field_path: int(value)})
 
-    def choices(self, changelist: ChangeList) -> Iterator[dict[str, Any]]:
+    def choices(self, changelist: ChangeList) -> Iterator[dict[str, Any]]:  # type: ignore[override]  # our templates take other keys than Django's
         yield {
             "hidden": _hidden_params(changelist, [self.parameter_name]),
             "name": self.parameter_name,
             "options": self.lookup_choices,
             "value": self.value() or "",
             "needs_tenant": selected_tenant_id(self.request) is None and not self.value(),
-            "clear_url": changelist.get_query_string(remove=[self.parameter_name]),
+            "clear_url": changelist.get_query_string(remove=[str(self.parameter_name)]),
         }
 
 
@@ -154,7 +154,7 @@ class TenantFilter(admin.SimpleListFilter):
             raise IncorrectLookupParameters(f"{TENANT_PARAM} must be a number")
         return queryset.filter(tenant_id=int(value))
 
-    def choices(self, changelist: ChangeList) -> Iterator[dict[str, Any]]:
+    def choices(self, changelist: ChangeList) -> Iterator[dict[str, Any]]:  # type: ignore[override]  # our templates take other keys than Django's
         # Choosing another tenant drops the client and automation of the previous one.
         own = [self.parameter_name, "client", "automation"]
         yield {
@@ -216,14 +216,14 @@ class PSAUserFilter(admin.SimpleListFilter):
         value = (self.value() or "").strip()
         return queryset.filter(psa_user_ref=value) if value else queryset
 
-    def choices(self, changelist: ChangeList) -> Iterator[dict[str, Any]]:
+    def choices(self, changelist: ChangeList) -> Iterator[dict[str, Any]]:  # type: ignore[override]  # our templates take other keys than Django's
         yield {
             "hidden": _hidden_params(changelist, [self.parameter_name]),
             "name": self.parameter_name,
             "value": self.value() or "",
             "suggestions": self.lookup_choices,
             "placeholder": "e.g. jdoe or 29682885",
-            "clear_url": changelist.get_query_string(remove=[self.parameter_name]),
+            "clear_url": changelist.get_query_string(remove=[str(self.parameter_name)]),
         }
 
 
@@ -256,7 +256,7 @@ class DateRangeFilter(admin.ListFilter):
         return f"{self.prefix}_to"
 
     def _date(self, name: str) -> dt.date | None:
-        raw = self.used_parameters.get(name, "")
+        raw = str(self.used_parameters.get(name) or "")
         if not raw:
             return None
         try:
@@ -264,7 +264,10 @@ class DateRangeFilter(admin.ListFilter):
         except ValueError:
             raise IncorrectLookupParameters(f"{name}: {raw!r} is not a date (YYYY-MM-DD)") from None
 
-    def expected_parameters(self) -> list[str]:
+    def expected_parameters(self) -> list[str | None]:
+        return [*self._own_parameters()]
+
+    def _own_parameters(self) -> list[str]:
         return [self.param_from, self.param_to]
 
     def has_output(self) -> bool:
@@ -280,7 +283,7 @@ class DateRangeFilter(admin.ListFilter):
 
     def choices(self, changelist: ChangeList) -> Iterator[dict[str, Any]]:
         today = timezone.localdate()
-        own = self.expected_parameters()
+        own = self._own_parameters()
         quick = [
             ("Any date", None, None),
             ("Today", today, today),

@@ -21,6 +21,7 @@ from django.db import connections
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from timelogging.admin.base import ModelAdminMixinBase
 from timelogging.admin.filters import selected_tenant_id
 
 # Below this many rows a page is cheap to join directly; above, ids are picked first.
@@ -29,6 +30,7 @@ DEFERRED_JOIN_FROM_OFFSET = 1_000
 
 class HistoryPaginator(Paginator):
     exact_up_to = 10_000
+    object_list: QuerySet[Any]  # the changelist's queryset (Paginator takes any sequence)
 
     def __init__(self, object_list: QuerySet[Any], *args: Any, **kwargs: Any) -> None:
         super().__init__(object_list, *args, **kwargs)
@@ -63,7 +65,7 @@ class HistoryPaginator(Paginator):
             rows = rows.filter(pk__in=rows.values("pk")[bottom:top])
         else:
             rows = rows[bottom:top]
-        return self._get_page(rows, number, self)
+        return self._get_page(rows, number, self)  # type: ignore[attr-defined]  # Paginator's page factory, not in the stubs
 
 
 def _planner_estimate(rows: QuerySet[Any]) -> int | None:
@@ -74,7 +76,7 @@ def _planner_estimate(rows: QuerySet[Any]) -> int | None:
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
-class HistoryListMixin:
+class HistoryListMixin(ModelAdminMixinBase):
     """The history lists' paging and sorting for large tables.
 
     Sorting by any column is offered once a tenant is chosen (a tenant's rows sort quickly);
@@ -87,5 +89,5 @@ class HistoryListMixin:
 
     def get_sortable_by(self, request: HttpRequest) -> Any:
         if selected_tenant_id(request) is not None:
-            return super().get_sortable_by(request)  # type: ignore[misc]
+            return super().get_sortable_by(request)
         return self.indexed_sort_fields

@@ -13,6 +13,7 @@ from django import forms
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from psa.base import PSAError
+from timelogging.admin.base import ModelAdminMixinBase
 from timelogging.models import PSAConnection
 from timelogging.services.connections import ConnectionTestResult, lookup_error_message
 from timelogging.services.psa_users import psa_user_check, psa_users_search
@@ -56,7 +57,7 @@ def psa_users_response(request: HttpRequest, *, connection: PSAConnection | None
     )
 
 
-class PSAUserCheckAdminMixin:
+class PSAUserCheckAdminMixin(ModelAdminMixinBase):
     """Makes the PSA look-up of a picked user (``forms.check_psa_user``) before the admin's
     transaction opens, and hands its outcome to the form.
 
@@ -86,15 +87,16 @@ class PSAUserCheckAdminMixin:
             if target is not None:
                 connection, ref = target
                 outcome = psa_user_check(connection=connection, ref=ref)
-                request.psa_user_checks = {(connection.pk, ref): outcome}  # type: ignore[attr-defined]
-        return super().changeform_view(  # type: ignore[misc]
+                checks = {(connection.pk, ref): outcome}
+                request.psa_user_checks = checks  # type: ignore[attr-defined]  # read by the form
+        return super().changeform_view(
             request, object_id, form_url, extra_context
         )
 
     def get_form(
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kw: Any
     ) -> Any:
-        form = super().get_form(request, obj, change=change, **kw)  # type: ignore[misc]
+        form = super().get_form(request, obj, change=change, **kw)
         checks = getattr(request, "psa_user_checks", None)
         if checks:
             form = type(form.__name__, (form,), {"psa_user_checks": checks})

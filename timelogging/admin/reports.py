@@ -26,7 +26,9 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
+from timelogging.admin.base import ModelAdminMixinBase
 from timelogging.admin.charts import bar_list_chart, column_chart
+from timelogging.forms import model_choice_field
 from timelogging.models import AutomationRun, StaffProfile, Tenant
 from timelogging.selectors import (
     ReportDimension,
@@ -75,11 +77,11 @@ class ReportForm(forms.Form):
 
     def __init__(self, *args: Any, tenants: QuerySet[Tenant], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["tenant"].queryset = tenants  # type: ignore[attr-defined]
+        model_choice_field(self, "tenant").queryset = tenants
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        period = data.get("period") or "week"
+        period: ReportPeriod = "month" if data.get("period") == "month" else "week"
         start, end = default_range(period, timezone.localdate())
         data["period"] = period
         data["start"] = data.get("start") or start
@@ -252,25 +254,25 @@ def time_report_context(
     }
 
 
-class TimeReportMixin:
+class TimeReportMixin(ModelAdminMixinBase):
     """For TimeEntryAdmin: the "Reports" page beside the changelist (``get_urls``)."""
 
     def get_urls(self) -> list[Any]:
-        view = self.admin_site.admin_view(self.reports_view)  # type: ignore[attr-defined]
+        view = self.admin_site.admin_view(self.reports_view)
         return [
             path("reports/", view, name="timelogging_timeentry_reports"),
-            *super().get_urls(),  # type: ignore[misc]
+            *super().get_urls(),
         ]
 
     def reports_view(self, request: HttpRequest) -> HttpResponse:
-        if not self.has_view_permission(request):  # type: ignore[attr-defined]
+        if not self.has_view_permission(request):
             raise PermissionDenied
         tenants = report_tenants(request.user)
         data = request.GET.copy()
         if "tenant" not in data and len(own := list(tenants.values_list("pk", flat=True)[:2])) == 1:
             data["tenant"] = str(own[0])  # staff of one tenant: no need to choose
         # Show the range in force in the form (the default one when none was given).
-        period = data.get("period") if data.get("period") in ("week", "month") else "week"
+        period: ReportPeriod = "month" if data.get("period") == "month" else "week"
         start, end = default_range(period, timezone.localdate())
         data.setdefault("period", period)
         if not data.get("start"):
@@ -283,8 +285,8 @@ class TimeReportMixin:
                 initial={"period": period, "start": start, "end": end}, tenants=tenants
             )
         context: dict[str, Any] = {
-            **self.admin_site.each_context(request),  # type: ignore[attr-defined]
-            "opts": self.model._meta,  # type: ignore[attr-defined]
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
             "title": "Reports",
             "form": form,
             "report": None,

@@ -24,6 +24,7 @@ from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from timelogging.admin.base import ModelAdminMixinBase
 from timelogging.admin.psa_tools import connection_test_message, json_error
 from timelogging.forms import AutomationTimeForm, SettingsPreviewForm
 from timelogging.models import Automation, PSAConnection, Tag, Tenant
@@ -43,19 +44,19 @@ def _wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
-class TenantSettingsPageMixin:
+class TenantSettingsPageMixin(ModelAdminMixinBase):
     """Mixed into ``TenantAdmin`` (before ``admin.ModelAdmin``)."""
 
     change_form_template = "admin/timelogging/tenant/change_form.html"
 
     @property
     def media(self) -> forms.Media:
-        return super().media + forms.Media(  # type: ignore[misc]
+        return super().media + forms.Media(
             js=[TENANT_SETTINGS_JS], css={"all": [TENANT_SETTINGS_CSS]}
         )
 
     def get_urls(self) -> list[Any]:
-        view = self.admin_site.admin_view  # type: ignore[attr-defined]
+        view = self.admin_site.admin_view
         return [
             path(
                 "<path:object_id>/preview/",
@@ -67,7 +68,7 @@ class TenantSettingsPageMixin:
                 view(self.test_connection_view),
                 name="timelogging_tenant_test_connection",
             ),
-            *super().get_urls(),  # type: ignore[misc]
+            *super().get_urls(),
         ]
 
     # -- the page ------------------------------------------------------------------------------
@@ -83,7 +84,7 @@ class TenantSettingsPageMixin:
                 ),
                 preview_url=reverse("admin:timelogging_tenant_preview", args=[obj.pk]),
             )
-        return super().render_change_form(  # type: ignore[misc]
+        return super().render_change_form(  # type: ignore[misc]  # args: add, change, form_url
             request, context, *args, obj=obj, **kw
         )
 
@@ -93,12 +94,12 @@ class TenantSettingsPageMixin:
     ) -> Any:
         if not add:
             setattr(request, _CHANGES_ATTR, settings_changes(form, formsets or []))
-        return super().construct_change_message(  # type: ignore[misc]
+        return super().construct_change_message(
             request, form, formsets, add
         )
 
     def response_change(self, request: HttpRequest, obj: Tenant) -> HttpResponse:
-        response = super().response_change(request, obj)  # type: ignore[misc]
+        response = super().response_change(request, obj)
         changes = getattr(request, _CHANGES_ATTR, None)
         if changes is not None:
             from timelogging.admin.tenants import settings_summary  # tenants.py imports us
@@ -106,10 +107,10 @@ class TenantSettingsPageMixin:
             text = "Saved. " + ("; ".join(changes) if changes else "Nothing changed") + "."
             summary, level = settings_summary(obj)
             if level == messages.SUCCESS:  # one message: what changed, and what it now does
-                self.message_user(request, f"{text} {summary}", level)  # type: ignore[attr-defined]
+                self.message_user(request, f"{text} {summary}", level)
             else:
-                self.message_user(request, text, messages.SUCCESS)  # type: ignore[attr-defined]
-                self.message_user(request, summary, level)  # type: ignore[attr-defined]
+                self.message_user(request, text, messages.SUCCESS)
+                self.message_user(request, summary, level)
         return response
 
     # -- Preview -------------------------------------------------------------------------------
@@ -118,10 +119,10 @@ class TenantSettingsPageMixin:
         page's script, or a page of its own without JavaScript."""
         if request.method != "POST":
             return json_error("Use POST.", status=405)
-        tenant = self.get_object(request, unquote(object_id))  # type: ignore[attr-defined]
+        tenant = self.get_object(request, unquote(object_id))
         if tenant is None:
             return json_error("No such tenant.", status=404)
-        if not self.has_change_permission(request, tenant):  # type: ignore[attr-defined]
+        if not self.has_change_permission(request, tenant):
             return json_error("You may not change this tenant's settings.", status=403)
         run_form = SettingsPreviewForm(data=request.POST, tenant=tenant)
         if not run_form.is_valid():
@@ -174,9 +175,9 @@ class TenantSettingsPageMixin:
         """The settings as on screen, validated by the page's own form (its rules, its tag
         scoping), without asking the PSA about the specified user: the preview shows who was
         chosen. What the form would refuse is returned as problems to show."""
-        base = self.get_form(request, tenant, change=True)  # type: ignore[attr-defined]
+        base = self.get_form(request, tenant, change=True)
 
-        class OnScreen(base):  # type: ignore[misc, valid-type]
+        class OnScreen(base):  # type: ignore[misc, valid-type]  # the admin's form class, built at run time
             def _active_connection(self) -> PSAConnection | None:
                 return None
 
@@ -224,8 +225,8 @@ class TenantSettingsPageMixin:
         """Without JavaScript: the answer on a page of its own (the browser's Back button
         returns to the settings as they were typed)."""
         context = {
-            **self.admin_site.each_context(request),  # type: ignore[attr-defined]
-            "opts": self.opts,  # type: ignore[attr-defined]
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
             "original": tenant,
             "title": f"Preview: {tenant}",
             "run_form": run_form,
@@ -244,10 +245,10 @@ class TenantSettingsPageMixin:
         and back to the settings page."""
         if request.method != "POST":
             return json_error("Use POST.", status=405)
-        tenant = self.get_object(request, unquote(object_id))  # type: ignore[attr-defined]
+        tenant = self.get_object(request, unquote(object_id))
         if tenant is None:
             return json_error("No such tenant.", status=404)
-        if not self.has_change_permission(request, tenant):  # type: ignore[attr-defined]
+        if not self.has_change_permission(request, tenant):
             return json_error("You may not change this tenant's settings.", status=403)
         connection = PSAConnection.objects.filter(tenant=tenant, is_active=True).first()
         if connection is None:
@@ -257,7 +258,7 @@ class TenantSettingsPageMixin:
             ok, text = result.ok, connection_test_message(connection, result)
         if _wants_json(request):
             return JsonResponse({"ok": ok, "message": text})
-        self.message_user(  # type: ignore[attr-defined]
+        self.message_user(
             request, text, messages.SUCCESS if ok else messages.ERROR
         )
         return HttpResponseRedirect(reverse("admin:timelogging_tenant_change", args=[tenant.pk]))

@@ -69,10 +69,12 @@ class HistoryCursorPagination(CursorPagination):
         if cursor is None or cursor.position is None:
             return cursor
         try:
-            position = parse_instant(cursor.position)
+            # DRF's stubs say position is an int (an offset); CursorPagination puts the
+            # ordering field's value there, for us a timestamp.
+            position = parse_instant(str(cursor.position))
         except ValueError:
             raise invalid from None
-        return cursor._replace(position=position.isoformat())
+        return cursor._replace(position=position.isoformat())  # type: ignore[arg-type]  # see above
 
     def get_schema_operation_parameters(self, view) -> list[dict[str, Any]]:
         parameters = super().get_schema_operation_parameters(view)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.db import models
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
@@ -17,7 +18,9 @@ TICKET_ID_PATTERN = r"^[0-9]{1,18}$"
 # A run cannot finish in the future; allow this much for the service's clock.
 FUTURE_TOLERANCE = dt.timedelta(minutes=5)
 SUMMARY_MAX_CHARS = 3500
-STARTED_BY_MAX_LENGTH = AutomationRun._meta.get_field("started_by").max_length
+_started_by = AutomationRun._meta.get_field("started_by")
+assert isinstance(_started_by, models.CharField) and _started_by.max_length is not None
+STARTED_BY_MAX_LENGTH: int = _started_by.max_length
 
 
 class AwareDateTimeField(serializers.DateTimeField):
@@ -263,7 +266,7 @@ class ErrorSerializer(serializers.Serializer):
     """An error: what went wrong and, for invalid input, the reasons per field."""
 
     detail = serializers.CharField(help_text="What went wrong, in words.")
-    errors = serializers.DictField(
+    errors = serializers.DictField(  # type: ignore[assignment]  # the error body's "errors"; this serializer only documents it, never validates
         required=False,
         help_text="For invalid input: the reasons per field or query parameter, e.g. "
         '{"ticket_id": ["..."]} (nested objects have their own fields).',

@@ -4,7 +4,7 @@ from ``selectors`` (scoped to the key's tenant), filtered by ``api.filters`` and
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
@@ -121,15 +121,22 @@ class AutomationRunViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, views
         return super().list(request, *args, **kwargs)
 
 
+if TYPE_CHECKING:
+    # What the mixin is mixed into, for the type checker only.
+    _HistoryViewBase = generics.GenericAPIView[TimeEntry]
+else:
+    _HistoryViewBase = object
+
+
 # The tenant's time entries, filtered by the query parameters: the list and the export.
 # (A comment, not a docstring: drf-spectacular would show a docstring in both operations.)
-class TimeEntryHistoryMixin:
+class TimeEntryHistoryMixin(_HistoryViewBase):
     queryset = TimeEntry.objects.none()  # the schema generator's model; see get_queryset
     filter_backends = [DjangoFilterBackend]
     filterset_class = TimeEntryFilter
 
     def get_queryset(self) -> QuerySet[TimeEntry]:
-        return time_entries_history(tenant=request_tenant(self.request))  # type: ignore[attr-defined]
+        return time_entries_history(tenant=request_tenant(self.request))
 
 
 class TimeEntryViewSet(TimeEntryHistoryMixin, mixins.ListModelMixin, viewsets.GenericViewSet):

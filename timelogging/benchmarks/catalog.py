@@ -286,7 +286,7 @@ def _clients_seed(
     client_tags = RowWriter(Client.tags.through, ["id", "client", "tag"])
     ids = clients.allocate_ids(len(seeded) * size.clients_per_tenant)
     client_rows = []
-    tag_rows = []
+    tag_rows: list[tuple[int, int]] = []
     position = 0
     for s in seeded:
         logging_tag, adhoc_tag, managed_tag = tags_by_tenant[s.id]

@@ -258,9 +258,11 @@ def dispatch_measure(
         log.close()
 
     posted_times = sorted(
-        TimeEntry.objects.filter(status=TimeEntry.Status.POSTED).values_list(
+        posted_at
+        for posted_at in TimeEntry.objects.filter(status=TimeEntry.Status.POSTED).values_list(
             "posted_at", flat=True
         )
+        if posted_at is not None  # a posted entry always has it; the column is nullable
     )
     not_posted = {}
     for status in TimeEntry.Status.values:

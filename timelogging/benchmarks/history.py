@@ -197,7 +197,7 @@ class _Generator:
     @staticmethod
     def _skip_pool(s: SeedTenant) -> Weighted:
         pool = Weighted()
-        for reason, weight in SKIP_WEIGHTS[s.apply_to].items():
+        for reason, weight in SKIP_WEIGHTS[Tenant.ApplyTo(s.apply_to)].items():
             if reason == Reason.CLIENT_NOT_IN_SCOPE and not s.out_of_scope_clients:
                 continue
             if reason == Reason.AUTOMATION_OFF and not s.off_automations:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django.db import connection
+from django.http import StreamingHttpResponse
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
@@ -60,8 +61,8 @@ def url(path: str, **params: object) -> str:
 
 def _get(client: Client, path: str, headers: dict[str, str]) -> tuple[int, int]:
     response = client.get(path, headers=headers)
-    if getattr(response, "streaming", False):
-        size = sum(len(chunk) for chunk in response.streaming_content)
+    if isinstance(response, StreamingHttpResponse):
+        size = sum(len(bytes(chunk)) for chunk in response.streaming_content)
     else:
         size = len(response.content)
     return response.status_code, size
@@ -139,7 +140,9 @@ def measure_stream_memory(
 def _consume(client: Client, path: str, headers: dict[str, str]) -> tuple[int, int, int]:
     response = client.get(path, headers=headers)
     chunks: Iterable[bytes] = (
-        response.streaming_content if getattr(response, "streaming", False) else [response.content]
+        (bytes(chunk) for chunk in response.streaming_content)
+        if isinstance(response, StreamingHttpResponse)
+        else [response.content]
     )
     size = lines = 0
     for chunk in chunks:

@@ -21,7 +21,7 @@ class RowWriter:
         self.model = model
         self.table = model._meta.db_table
         self.model_fields = [model._meta.get_field(name) for name in fields]
-        self.columns = [f.column for f in self.model_fields]  # type: ignore[union-attr]
+        self.columns = [f.column for f in self.model_fields]  # type: ignore[union-attr]  # concrete fields only
         self.postgres = connection.vendor == "postgresql"
         self.written = 0
         self._next_id: int | None = None
@@ -70,6 +70,6 @@ class RowWriter:
     def _preparers(self) -> list[Callable[[Any], Any]]:
         # SQLite stores datetimes as text in UTC and UUIDs as hex: let each field say how.
         return [
-            (lambda value, f=field: f.get_db_prep_save(value, connection))  # type: ignore[misc]
+            (lambda value, f=field: f.get_db_prep_save(value, connection))  # type: ignore[misc]  # f bound per field
             for field in self.model_fields
         ]

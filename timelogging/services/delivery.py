@@ -55,9 +55,9 @@ def backoff_delay(
     failed together (a PSA outage) do not come back together. A PSA's ``Retry-After`` is a
     floor: never sooner than it asked.
     """
-    rng = rng or random
-    ceiling = min(cap, base * 2 ** max(0, attempt - 1))
-    delay = ceiling / 2 + rng.uniform(0, ceiling / 2)
+    uniform = rng.uniform if rng is not None else random.uniform
+    ceiling = min(cap, base * 2.0 ** max(0, attempt - 1))
+    delay = ceiling / 2 + uniform(0, ceiling / 2)
     if retry_after is not None:
         delay = max(delay, retry_after)
     return delay
@@ -96,7 +96,7 @@ def entry_schedule_retry(
     )
     if throttled and error.retry_after is not None:
         delay = error.retry_after + random.uniform(0, 1)
-    if entry.needs_lookup and entry.connection_id:
+    if entry.needs_lookup and entry.connection is not None:
         # The look-up must not run before the PSA shows what it stored (HaloPSA lags).
         lag = backend_class(entry.connection.vendor).read_after_write_seconds
         delay = max(delay, lag * 2)

@@ -14,7 +14,7 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import IntegrityError, transaction
 from django_q.tasks import async_task
@@ -150,7 +150,12 @@ def _record(*, tenant: Tenant, data: dict[str, Any], digest: str) -> AutomationR
     return run
 
 
-def _upsert_by_key(model: type[Client] | type[Automation], *, tenant: Tenant, ref: dict):
+ClientOrAutomation = TypeVar("ClientOrAutomation", Client, Automation)
+
+
+def _upsert_by_key(
+    model: type[ClientOrAutomation], *, tenant: Tenant, ref: dict[str, Any]
+) -> ClientOrAutomation:
     """Get or create a client/automation by the service's key; a sent name updates it."""
     name = ref.get("name") or ""
     obj, created = model.objects.get_or_create(

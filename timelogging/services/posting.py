@@ -315,7 +315,7 @@ def _record_success(
 
 
 def _specified_user_problem(error: UserError, *, entry: TimeEntry) -> ConfigurationError:
-    vendor = entry.connection.vendor_label if entry.connection_id else "the PSA"
+    vendor = entry.connection.vendor_label if entry.connection is not None else "the PSA"
     return ConfigurationError(
         f"{error.message} This is the specified PSA user of Tenant settings, whom every entry "
         f"is logged as: choose a user of {vendor} there (or fix this one in {vendor}), then "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -91,12 +92,14 @@ class Command(BaseCommand):
         runs = AutomationRun.objects.filter(tenant=tenant)
         recent_run = runs.order_by("-received_at", "-id").first()
         assert recent_run is not None
-        busy_client = runs.values("client_id").annotate(n=Count("id")).order_by("-n").first() or {}
-        busy_automation = (
+        busy_client: Mapping[str, Any] = (
+            runs.values("client_id").annotate(n=Count("id")).order_by("-n").first() or {}
+        )
+        busy_automation: Mapping[str, Any] = (
             runs.values("automation_id").annotate(n=Count("id")).order_by("-n").first() or {}
         )
         entries = TimeEntry.objects.filter(tenant=tenant)
-        busy_user = (
+        busy_user: Mapping[str, Any] = (
             entries.exclude(psa_user_ref="")
             .values("psa_user_ref")
             .annotate(n=Count("id"))
