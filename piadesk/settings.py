@@ -287,7 +287,8 @@ try:
     vars().update(dj_email_url.parse(EMAIL_URL))
 except ValueError as exc:  # e.g. a port that is not a number
     raise ImproperlyConfigured(f"EMAIL_URL is not a valid e-mail URL: {exc}") from None
-if not EMAIL_TIMEOUT:  # noqa: F821 - set from EMAIL_URL just above
+EMAIL_TIMEOUT: int | None = vars().get("EMAIL_TIMEOUT")  # set from EMAIL_URL just above
+if not EMAIL_TIMEOUT:
     EMAIL_TIMEOUT = 10  # a mail server that hangs must not hold a worker
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "piadesk@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -31,7 +32,8 @@ class Webhook:
     """An incoming-webhook endpoint on loopback that records what it receives."""
 
     def __init__(self, status: int = 200) -> None:
-        received = self.received = []
+        received: list[Any] = []
+        self.received = received
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - http.server's name

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -81,6 +82,8 @@ def _check_paused_connections() -> int:
         "tenant"
     )
     for connection in paused:
+        if connection.paused_at is None:
+            continue  # (the filter says it is not)
         held = TimeEntry.objects.filter(tenant_id=connection.tenant_id, status=Status.HELD).count()
         created += notice_create(
             tenant=connection.tenant,
@@ -236,8 +239,9 @@ def notice_send(*, notice_id: int) -> str:
         )
         done.append(f"e-mailed {len(recipients)}")
     if notice.webhook_at is None:
-        webhook = NotificationWebhook.objects.filter(tenant_id=notice.tenant_id, is_active=True)
-        webhook = webhook.first()
+        webhook = NotificationWebhook.objects.filter(
+            tenant_id=notice.tenant_id, is_active=True
+        ).first()
         if webhook is not None and webhook.url_encrypted:
             error = webhook_post(webhook=webhook, notice=notice)
             StaffNotice.objects.filter(pk=notice.pk).update(
@@ -247,7 +251,7 @@ def notice_send(*, notice_id: int) -> str:
     return "; ".join(done) or "nothing to send"
 
 
-def webhook_payload(*, style: str, notice: StaffNotice) -> dict:
+def webhook_payload(*, style: str, notice: StaffNotice) -> dict[str, Any]:
     """Slack's incoming webhooks take ``text`` (mrkdwn); Teams' take a MessageCard."""
     if style == NotificationWebhook.Style.SLACK:
         return {"text": f"*{notice.subject}*\n{notice.body}\n<{notice.link}|Open in piadesk>"}
