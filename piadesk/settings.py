@@ -6,6 +6,8 @@ missing or bad values when it is off (production). See README.md, "Configuration
 
 from __future__ import annotations
 
+import datetime as dt
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any
@@ -77,6 +79,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    # Admin login lockout after repeated failures (per user name and per address).
+    "axes",
     # Configuration history (timelogging/audit.py); its log entries are timelogging's own
     # ConfigChange rows (AUDITLOG_LOGENTRY_MODEL below), which carry the tenant.
     "auditlog",
@@ -99,6 +103,15 @@ MIDDLEWARE = [
     # Records the signed-in user as the actor of configuration changes made in a request
     # (after AuthenticationMiddleware, which sets request.user).
     "auditlog.middleware.AuditlogMiddleware",
+    # Last, as django-axes requires: answers a locked-out login with its lockout page.
+    "axes.middleware.AxesMiddleware",
+]
+
+# django-axes first: it refuses a locked-out user name or address before the password is
+# checked (and counts the failures); then Django's own users.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "piadesk.urls"
@@ -176,6 +189,15 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["timelogging.api.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "timelogging.api.errors.exception_handler",
+    # Per API key (timelogging/api/throttles.py): 429 with Retry-After beyond these.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "timelogging.api.throttles.IngestThrottle",
+        "timelogging.api.throttles.ReadThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "ingest": os.environ.get("PIADESK_API_RATE_INGEST", "600/minute"),
+        "read": os.environ.get("PIADESK_API_RATE_READ", "300/minute"),
+    },
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
@@ -193,6 +215,20 @@ SPECTACULAR_SETTINGS = {
     # that generated clients do not send read-only fields nor miss required ones.
     "COMPONENT_SPLIT_REQUEST": True,
 }
+
+# --- Admin login lockout (django-axes) -------------------------------------------------------
+# After PIADESK_LOGIN_FAILURE_LIMIT failed logins for one user name, or from one address, that
+# user name (or address) is locked out for PIADESK_LOGIN_COOLOFF_MINUTES; a successful login
+# before the limit resets the count. Superusers see and clear lockouts in the admin (Axes →
+# Access attempts; deleting an attempt unlocks) or with `manage.py axes_reset`.
+AXES_FAILURE_LIMIT = env_int("PIADESK_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("PIADESK_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "piadesk.security.client_ip"
+# How many proxies in front of piadesk append to X-Forwarded-For: 0 (default) uses the
+# connection's address; behind one reverse proxy set 1, or every login shares the proxy's.
+PIADESK_PROXY_COUNT = env_int("PIADESK_PROXY_COUNT", 0)
 
 # --- Secrets --------------------------------------------------------------------------------
 # PSA credentials are encrypted with keys of their own, never SECRET_KEY. Comma-separated
@@ -239,6 +275,20 @@ if PIADESK_SANDBOX:
     INSTALLED_APPS.append("psa.sandbox")
     # Injects the faults configured per vendor (psa/sandbox/faults.py); only /sandbox/ paths.
     MIDDLEWARE.append("psa.sandbox.faults.FaultInjectionMiddleware")
+
+# Outbound policy (psa/outbound.py): PSA requests connect to public addresses only, plus these
+# networks (CIDRs, comma-separated), e.g. an on-premises PSA at 10.20.0.0/16. The sandbox is
+# served by piadesk itself on loopback, so enabling it allows loopback.
+PIADESK_PSA_ALLOWED_NETWORKS = env_list("PIADESK_PSA_ALLOWED_NETWORKS", [])
+if PIADESK_SANDBOX:
+    PIADESK_PSA_ALLOWED_NETWORKS += ["127.0.0.0/8", "::1/128"]
+for _network in PIADESK_PSA_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"PIADESK_PSA_ALLOWED_NETWORKS: {_network!r} is not a network, e.g. 10.20.0.0/16"
+        ) from None
 
 # --- Worker (django-q2, ORM broker) ---------------------------------------------------------
 # Invariants (checked by tests/test_settings.py): retry > timeout > one attempt's HTTP time

@@ -449,6 +449,8 @@ class AutotaskBackend(PSABackend):
         ),
     )
 
+    destination_fields: ClassVar[tuple[str, ...]] = ("discovery_url", "api_username")
+
     def __init__(self, config: ConnectionConfig, *, http: Any, cache: Cache) -> None:
         super().__init__(config, http=http, cache=cache)
         self.username = str(config.get("api_username") or "").strip()

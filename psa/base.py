@@ -234,6 +234,10 @@ class PSABackend:
     vendor: ClassVar[str]
     label: ClassVar[str]
     config_fields: ClassVar[tuple[ConfigField, ...]]
+    # The config fields that decide where the secrets are sent (addresses, and who the secrets
+    # are for at that address). Changing one needs every secret typed again in the same save:
+    # a stored secret is only ever sent to the destination it was typed for.
+    destination_fields: ClassVar[tuple[str, ...]] = ()
     # Seconds a new entry may take to show up on reads (HaloPSA lags): after an unknown
     # outcome, the look-up for our reference waits at least this long.
     read_after_write_seconds: ClassVar[int] = 0

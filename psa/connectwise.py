@@ -172,7 +172,9 @@ def classify_response(response: Response, *, operation: str) -> PSAError | None:
         cls, message = RetryableError, "ConnectWise asked us to slow down (429)."
         retry_after = response.retry_after()
     elif status in (400, 422):
-        cls, message = _classify_validation(body, response.text[:300])
+        # Only ConnectWise's own error fields are quoted, never a raw body: an address that is
+        # not ConnectWise's must not have its answer shown in the admin (issue 9).
+        cls, message = _classify_validation(body, f"HTTP {status} without an error message")
     elif status == 500 and re.search(r"(?i)timeout|timed out", response.text):
         # A server-side timeout: a read can simply be repeated, but a create may have been
         # committed after all.
@@ -186,7 +188,7 @@ def classify_response(response: Response, *, operation: str) -> PSAError | None:
         cls, message = RetryableError, f"ConnectWise is having trouble ({status}){said}"
         retry_after = response.retry_after()
     else:
-        cls, message = PermanentError, f"ConnectWise answered HTTP {status}: {response.text[:300]}"
+        cls, message = PermanentError, f"ConnectWise answered HTTP {status}{said}"
     return _error(cls, message, response, retry_after=retry_after)
 
 
@@ -228,6 +230,7 @@ class ConnectWiseBackend(PSABackend):
         ConfigField("public_key", "Public key", help_text="API member's public key."),
         ConfigField("private_key", "Private key", secret=True),
     )
+    destination_fields: ClassVar[tuple[str, ...]] = ("site_url", "company_id")
 
     def __init__(self, config: ConnectionConfig, *, http: Any, cache: Cache) -> None:
         super().__init__(config, http=http, cache=cache)

@@ -229,7 +229,10 @@ def _message_from(value: Any, depth: int = 0) -> str:
 
 
 def halo_message(response: Response) -> str:
-    """What Halo said, in one readable line ("" when it said nothing useful)."""
+    """What Halo said, in one readable line ("" when it said nothing useful).
+
+    Halo's own error fields, a JSON string, or a short plain-text answer (Halo answers some
+    errors that way); never an HTML page or any other body."""
     body = response.json()
     text = _message_from(body)
     if not text and body is None:
@@ -280,7 +283,7 @@ def classify_response(response: Response, *, operation: str) -> PSAError | None:
         cls, message = RetryableError, "HaloPSA asked us to slow down (429)."
         retry_after = response.retry_after()
     elif status in (400, 409, 422):
-        cls, message = _classify_refusal(said or response.text[:MESSAGE_CHARS], status)
+        cls, message = _classify_refusal(said or f"HTTP {status} without an error message", status)
     elif status == 500 and re.search(r"(?i)timeout|timed out", response.text):
         # A server-side (SQL) timeout: a read can simply be repeated, but a create may have
         # been committed after all.
@@ -295,7 +298,7 @@ def classify_response(response: Response, *, operation: str) -> PSAError | None:
         retry_after = response.retry_after()
     else:
         cls = PermanentError
-        message = f"HaloPSA answered HTTP {status}{colon_said or ': ' + response.text[:300]}"
+        message = f"HaloPSA answered HTTP {status}{colon_said}"
     return _error(cls, message, response, retry_after=retry_after)
 
 
@@ -391,6 +394,7 @@ class HaloPSABackend(PSABackend):
             help_text="Optional: the outcome's id, sent as well when set.",
         ),
     )
+    destination_fields: ClassVar[tuple[str, ...]] = ("auth_url", "resource_url", "halo_tenant")
     # Halo's reads lag its writes by a few seconds: after an unknown outcome, the look-up for
     # our reference must wait at least this long before a "not found" means anything.
     read_after_write_seconds: ClassVar[int] = READ_LAG_SECONDS

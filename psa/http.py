@@ -7,6 +7,10 @@
   (nothing was sent), a read timeout or a dropped connection after sending is an unknown
   outcome (the PSA may have stored the entry).
 - Each exchange is recorded, with secrets masked, for the auditors' history.
+- Every connection obeys piadesk's outbound policy (``psa.outbound``), checked when the socket
+  is opened: an address refused by it is a ``ConfigurationError`` (nothing was sent), which
+  pauses the connection with the reason. Environment proxies and ``.netrc`` are not used
+  (``trust_env`` off): a proxy would connect on our behalf, past the check.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ from typing import Any
 
 import requests
 
-from psa.base import Exchange, RetryableError, UnknownOutcomeError
+from psa.base import ConfigurationError, Exchange, RetryableError, UnknownOutcomeError
 from psa.metrics import psa_request_observe
+from psa.outbound import GuardedAdapter, OutboundPolicy, OutboundRefused
 
 USER_AGENT = "piadesk/0.1 (+automated time logging)"
 EXCERPT_CHARS = 2000
@@ -79,6 +84,7 @@ class PSASession:
         session: requests.Session | None = None,
         before_request: Callable[[str, str], None] | None = None,
         vendor: str = "",
+        policy: OutboundPolicy | None = None,
     ) -> None:
         self.timeout = (connect_timeout, read_timeout)
         self.vendor = vendor  # the latency histogram's label (psa/metrics.py)
@@ -87,6 +93,10 @@ class PSASession:
         self.before_request = before_request
         self.secrets = tuple(s for s in secrets if s)
         self._session = session or requests.Session()
+        self._session.trust_env = False
+        adapter = GuardedAdapter(policy or OutboundPolicy.from_settings())
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
         self._session.headers["User-Agent"] = USER_AGENT
         self.exchanges: list[Exchange] = []
 
@@ -123,6 +133,9 @@ class PSASession:
                 timeout=self.timeout,
                 allow_redirects=False,
             )
+        except OutboundRefused as exc:
+            self._record(method, url_with_query, None, started, request_excerpt, f"refused: {exc}")
+            raise ConfigurationError(str(exc)) from exc
         except requests.ConnectTimeout as exc:
             self._record(
                 method, url_with_query, None, started, request_excerpt, f"connect timeout: {exc}"

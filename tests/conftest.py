@@ -11,6 +11,29 @@ def _clear_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _no_dns(monkeypatch):
+    """The tests have no DNS: names other than localhost fail at once, as they would after a
+    resolver timeout (the outbound policy resolves PSA addresses when a connection is saved).
+    Tests of the policy fake the answers they need (tests/psa/test_outbound.py)."""
+    import ipaddress
+    import socket
+
+    from psa import outbound
+
+    real = outbound.getaddrinfo
+
+    def resolve(host, *args):
+        try:
+            ipaddress.ip_address(str(host).split("%", 1)[0])
+        except ValueError:
+            if host != "localhost":
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known") from None
+        return real(host, *args)
+
+    monkeypatch.setattr(outbound, "getaddrinfo", resolve)
+
+
 @pytest.fixture
 def tenant(db):
     from tests.factories import TenantFactory

@@ -12,6 +12,17 @@ os.environ.setdefault("PIADESK_SANDBOX", "1")
 
 from piadesk.settings import *  # noqa: E402,F403
 
+# The tests' PSA stand-ins (the sandbox on live_server, fake servers) listen on loopback:
+# allowed explicitly, as an operator would allow an on-premises PSA's network.
+PIADESK_PSA_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]
+
+# Throttling is proven by tests/timelogging/test_api_throttling.py with its own low rates; the
+# rest of the suite (the schema fuzzing makes hundreds of requests with one key) is not limited.
+REST_FRAMEWORK = {  # noqa: F405
+    **REST_FRAMEWORK,  # noqa: F405
+    "DEFAULT_THROTTLE_RATES": {"ingest": "100000/minute", "read": "100000/minute"},
+}
+
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast test users
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 

@@ -474,12 +474,23 @@ class PSAConnectionForm(ScopedModelForm):
             # connection): the admin shows it read-only.
             self.fields.pop("vendor", None)
         stored = self.instance.settings if self.instance.pk else {}
+        backend = backend_class(self.vendor_name) if self.vendor_name else None
+        labels = {f.name: f.label for f in self.config_fields}
+        destination = " or ".join(
+            labels.get(n, n) for n in (backend.destination_fields if backend else ())
+        )
         for field in self.config_fields:
             if field.secret:
                 if self.instance.pk is not None:
-                    # Change: a blank secret keeps the stored one (connection_save merges).
+                    # Change: a blank secret keeps the stored one (connection_save merges),
+                    # as long as the destination stays (connection_secrets_merge).
                     self.fields[field.name].required = False
-                    self.fields[field.name].help_text = SECRET_KEEP_HELP
+                    self.fields[field.name].help_text = SECRET_KEEP_HELP + (
+                        f". If you change the {destination}, type it again: a stored "
+                        "secret is only sent to where it was typed for."
+                        if destination
+                        else ""
+                    )
             elif field.name in stored and field.name not in self.initial:
                 self.initial[field.name] = stored[field.name]
         self.secrets_unreadable = False

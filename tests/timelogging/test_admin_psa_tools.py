@@ -197,7 +197,7 @@ def test_connection_test_of_a_paused_connection_says_to_resume(connection):
 # --- "Test connection" in the admin -------------------------------------------------------------
 def test_change_page_has_a_test_button_posting_with_csrf(admin_client, connection):
     page = admin_client.get(admin_url(connection, "change")).content.decode()
-    assert f'action="{button_url(connection)}"' in page
+    assert f'formaction="{button_url(connection)}"' in page
     assert "Test connection" in page
     assert "csrfmiddlewaretoken" in page
 

@@ -176,14 +176,14 @@ def test_changes_without_a_user_are_the_systems(a):
         connection=a.connection,
         tenant=a.tenant,
         vendor="connectwise",
-        settings={**a.connection.settings, "company_id": "other"},
+        settings={**a.connection.settings, "public_key": "other"},
         secrets={},
         is_active=True,
         name=a.connection.name,
     )
     change = changes_of(a.connection, action=ConfigChange.Action.UPDATE).latest("id")
     assert change.actor is None
-    assert "company_id: other" in lines(change)["settings"][1]
+    assert "public_key: other" in lines(change)["settings"][1]
     assert "credentials" not in lines(change)  # the secret was kept, not re-encrypted
 
 

@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
@@ -29,6 +30,8 @@ from timelogging.models import PSAConnection, PSAUserMapping
 from timelogging.services.connections import connection_save, connection_test
 from timelogging.services.delivery import connection_pause, connection_resume
 
+# The name of the "Test connection" button that submits the change form (what is typed).
+TEST_TYPED = "_test_connection"
 # Each test is a live request to a PSA while staff wait: a handful per click is plenty.
 MAX_TESTS_PER_ACTION = 10
 # The add form says whose fields it shows (a hidden input): a POST whose vendor differs is the
@@ -164,7 +167,12 @@ class PSAConnectionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         ]
 
     def test_connection_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """The change page's "Test connection" button (POST, so CSRF-protected)."""
+        """The change page's "Test connection" button (POST, so CSRF-protected).
+
+        The button submits the change form (``_test_connection``): what is typed is tested,
+        unsaved, and the page is shown again as it was. A bare POST tests the stored
+        connection and goes back to its page.
+        """
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         connection = self.get_object(request, unquote(object_id))
@@ -172,6 +180,8 @@ class PSAConnectionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)  # type: ignore[attr-defined]  # Django's own "no such object" answer, not in the stubs
         if not self.has_change_permission(request, connection):
             raise PermissionDenied
+        if TEST_TYPED in request.POST:
+            return self._test_typed(request, connection)
         result = connection_test(connection=connection)
         self.message_user(
             request,
@@ -184,6 +194,65 @@ class PSAConnectionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             current_app=self.admin_site.name,
         )
         return HttpResponseRedirect(change_url)
+
+    def _test_typed(self, request: HttpRequest, connection: PSAConnection) -> HttpResponse:
+        form = self.get_form(request, connection, change=True)(
+            request.POST, request.FILES, instance=connection
+        )
+        # Validated like a save (a new address with the stored secrets is an error next to
+        # the secrets), then tested with the typed values; nothing is saved.
+        if form.is_valid():
+            result = connection_test(
+                connection=connection,
+                settings=form.config_settings(),
+                secrets=form.config_secrets(),
+            )
+            self.message_user(
+                request,
+                connection_test_message(connection, result) + " (as typed, not saved)",
+                messages.SUCCESS if result.ok else messages.ERROR,
+            )
+        else:
+            self.message_user(
+                request, "Not tested: correct the errors below first.", messages.ERROR
+            )
+        return self._render_typed_form(request, connection, form)
+
+    def _render_typed_form(
+        self, request: HttpRequest, obj: PSAConnection, form: Any
+    ) -> HttpResponse:
+        """The change page with ``form`` as submitted (what Django's changeform view shows
+        for an invalid form), posting to the change page again."""
+        fieldsets = self.get_fieldsets(request, obj)
+        admin_form = helpers.AdminForm(
+            form,
+            list(fieldsets),
+            self.get_prepopulated_fields(request, obj),
+            self.get_readonly_fields(request, obj),
+            model_admin=self,
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Change {self.opts.verbose_name}",
+            "subtitle": str(obj),
+            "adminform": admin_form,
+            "object_id": obj.pk,
+            "original": obj,
+            "is_popup": False,
+            "to_field": None,
+            "media": self.media + admin_form.media,
+            "inline_admin_formsets": [],
+            "errors": helpers.AdminErrorList(form, []),
+            "preserved_filters": self.get_preserved_filters(request),
+        }
+        change_url = reverse(
+            "admin:timelogging_psaconnection_change",
+            args=[obj.pk],
+            current_app=self.admin_site.name,
+        )
+        return self.render_change_form(
+            request, context, add=False, change=True, obj=obj, form_url=change_url
+        )
 
     @admin.action(description="Test selected connections", permissions=["change"])
     def test_connections(self, request: HttpRequest, queryset: Any) -> None:

@@ -4,9 +4,11 @@ testing them from the admin."""
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
@@ -14,8 +16,14 @@ from django.db import transaction
 
 from psa.base import ConfigurationError, ConnectionConfig, PSABackend, PSAError
 from psa.http import mask_secrets
+from psa.outbound import OutboundPolicy
 from psa.registry import backend_class, build_backend
-from timelogging.crypto import SecretsUnavailable, decrypt_secrets, secrets_token
+from timelogging.crypto import (
+    SecretsUnavailable,
+    decrypt_secrets,
+    encrypt_secrets,
+    secrets_token,
+)
 from timelogging.models import PSAConnection, Tenant
 from timelogging.services.budget import BudgetExhausted, budget_spend
 
@@ -39,18 +47,50 @@ def connection_backend(connection: PSAConnection, **kwargs: Any) -> PSABackend:
     return build_backend(connection_config(connection), **kwargs)
 
 
+def connection_destination_changes(
+    *, connection: PSAConnection | None, vendor: str, settings: Mapping[str, Any]
+) -> list[str]:
+    """The labels of the fields deciding where the secrets go (the backend's
+    ``destination_fields``: addresses, the company or user the secrets belong to) that
+    ``settings`` changes on the stored ``connection``; empty for a new connection."""
+    if connection is None or connection.pk is None or connection.vendor != vendor:
+        return []
+    backend = backend_class(vendor)
+    labels = {f.name: f.label for f in backend.config_fields}
+    stored = connection.settings or {}
+    return [
+        labels.get(name, name)
+        for name in backend.destination_fields
+        if _setting_text(stored.get(name)) != _setting_text(settings.get(name))
+    ]
+
+
+def _setting_text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
 def connection_secrets_merge(
-    *, connection: PSAConnection | None, vendor: str, secrets: Mapping[str, str]
+    *,
+    connection: PSAConnection | None,
+    vendor: str,
+    settings: Mapping[str, Any],
+    secrets: Mapping[str, str],
 ) -> dict[str, str]:
     """The secrets a save would store: the stored ones, overridden by those typed in.
 
     A secret left out (or blank) keeps its stored value, so forms never need to show a secret
-    back. The stored ones are only read when needed, so that re-entering every secret works
+    back, but only while the destination stays the same: with a new address (or company, API
+    user, Halo tenant) in ``settings`` only the secrets typed in count. Otherwise whoever may
+    edit a connection could point it at a server of theirs and receive the stored secrets
+    (issue 9): staff are trusted with their tenant's settings, not with the secrets.
+    The stored ones are only read when needed, so that re-entering every secret works
     even after the encryption key was lost (``SecretsUnavailable`` otherwise).
     """
     secret_names = {f.name for f in backend_class(vendor).config_fields if f.secret}
     typed = {k: v for k, v in secrets.items() if v and k in secret_names}
     if connection is None or connection.vendor != vendor or secret_names <= typed.keys():
+        return typed
+    if connection_destination_changes(connection=connection, vendor=vendor, settings=settings):
         return typed
     stored = decrypt_secrets(connection.secrets_encrypted)
     return {k: v for k, v in {**stored, **typed}.items() if k in secret_names}
@@ -69,10 +109,49 @@ def connection_validate(
     settings: Mapping[str, Any],
     secrets: Mapping[str, str],
 ) -> dict[str, str]:
-    """``{field: message}`` for what the vendor's rules refuse (empty when valid)."""
-    merged = connection_secrets_merge(connection=connection, vendor=vendor, secrets=secrets)
+    """``{field: message}`` for what the vendor's rules refuse (empty when valid), and for
+    each secret not typed again when the destination changes."""
+    merged = connection_secrets_merge(
+        connection=connection, vendor=vendor, settings=settings, secrets=secrets
+    )
     clean_settings = connection_settings_clean(vendor=vendor, settings=settings)
-    return backend_class(vendor).validate_config(clean_settings, merged)
+    errors = backend_class(vendor).validate_config(clean_settings, merged)
+    for name, message in _outbound_errors(vendor=vendor, settings=clean_settings).items():
+        errors.setdefault(name, message)
+    changed = connection_destination_changes(
+        connection=connection, vendor=vendor, settings=clean_settings
+    )
+    if changed:
+        for field in backend_class(vendor).config_fields:
+            if field.secret and not secrets.get(field.name):
+                errors[field.name] = secret_retype_message(changed, field.label)
+    return errors
+
+
+def _outbound_errors(*, vendor: str, settings: Mapping[str, Any]) -> dict[str, str]:
+    """The addresses piadesk's outbound policy refuses, said when saving (the same policy is
+    enforced again when connecting, ``psa.outbound``: a name may resolve differently then)."""
+    policy = OutboundPolicy.from_settings()
+    errors: dict[str, str] = {}
+    for field in backend_class(vendor).config_fields:
+        value = settings.get(field.name)
+        if field.kind != "url" or not isinstance(value, str) or not value.strip():
+            continue
+        try:
+            host = urlsplit(value.strip()).hostname
+        except ValueError:
+            continue  # the vendor's own check says what is wrong with it
+        if host and (message := policy.check_host(host)):
+            errors[field.name] = message
+    return errors
+
+
+def secret_retype_message(changed: list[str], label: str) -> str:
+    what = " and ".join(changed)
+    return (
+        f"You changed the {what}: type the {label} again. piadesk sends a stored secret "
+        "only to where it was typed for."
+    )
 
 
 def connection_save(
@@ -89,11 +168,20 @@ def connection_save(
 
     Raises ``ValidationError`` with field errors when the vendor's config rules are not met.
     """
-    merged_secrets = connection_secrets_merge(connection=connection, vendor=vendor, secrets=secrets)
-    clean_settings = connection_settings_clean(vendor=vendor, settings=settings)
-    errors = backend_class(vendor).validate_config(clean_settings, merged_secrets)
+    errors = connection_validate(
+        connection=connection, vendor=vendor, settings=settings, secrets=secrets
+    )
     if errors:
         raise ValidationError({field: [message] for field, message in errors.items()})
+    merged_secrets = connection_secrets_merge(
+        connection=connection, vendor=vendor, settings=settings, secrets=secrets
+    )
+    clean_settings = connection_settings_clean(vendor=vendor, settings=settings)
+    # Secrets bound to a new destination are new credentials, even when typed with the same
+    # values: a new token, so that the configuration history says "credentials changed".
+    rebound = connection_destination_changes(
+        connection=connection, vendor=vendor, settings=clean_settings
+    )
 
     with transaction.atomic():
         if connection is None:
@@ -107,7 +195,11 @@ def connection_save(
         connection.name = name
         connection.is_active = is_active
         connection.settings = clean_settings
-        connection.secrets_encrypted = secrets_token(connection.secrets_encrypted, merged_secrets)
+        connection.secrets_encrypted = (
+            encrypt_secrets(merged_secrets)
+            if rebound
+            else secrets_token(connection.secrets_encrypted, merged_secrets)
+        )
         connection.full_clean(exclude=["secrets_encrypted"])
         connection.save()
     return connection
@@ -124,6 +216,37 @@ def connection_budgeted_backend(connection: PSAConnection, **kwargs: Any) -> PSA
         )
     except SecretsUnavailable as exc:
         raise ConfigurationError(str(exc)) from exc
+
+
+def _typed_lookup_backend(
+    connection: PSAConnection, *, settings: Mapping[str, Any], secrets: Mapping[str, str]
+) -> PSABackend:
+    """A look-up backend for values typed on the connection's page and not saved yet
+    (``ValidationError`` when the connection could not be saved with them)."""
+    vendor = connection.vendor
+    errors = connection_validate(
+        connection=connection, vendor=vendor, settings=settings, secrets=secrets
+    )
+    if errors:
+        raise ValidationError(list(errors.values()))
+    try:
+        merged = connection_secrets_merge(
+            connection=connection, vendor=vendor, settings=settings, secrets=secrets
+        )
+    except SecretsUnavailable as exc:
+        raise ConfigurationError(str(exc)) from exc
+    config = ConnectionConfig(
+        vendor=vendor,
+        settings=connection_settings_clean(vendor=vendor, settings=settings),
+        secrets=merged,
+        # Its own cache entries (codebase, zone, token): the typed values may differ.
+        cache_key=f"psa-connection-{connection.pk}-unsaved-{uuid.uuid4().hex}",
+    )
+    return build_backend(
+        config,
+        before_request=lambda *_: budget_spend(connection=connection),
+        read_timeout=min(django_settings.PSA_HTTP_READ_TIMEOUT, LOOKUP_READ_TIMEOUT),
+    )
 
 
 # --- look-ups made for staff in the admin -----------------------------------------------------
@@ -159,19 +282,33 @@ class ConnectionTestResult:
     message: str
 
 
-def connection_test(*, connection: PSAConnection) -> ConnectionTestResult:
+def connection_test(
+    *,
+    connection: PSAConnection,
+    settings: Mapping[str, Any] | None = None,
+    secrets: Mapping[str, str] | None = None,
+) -> ConnectionTestResult:
     """Make the backend's real authenticated read (``check_connection``) and say how it went.
 
-    Never raises for what the PSA (or the network) does: staff get the PSA's own words.
+    With ``settings`` (and ``secrets`` typed), the values of an edited, unsaved form are
+    tested instead of the stored ones: the stored secrets fill in only what is not typed and
+    only while the destination is unchanged (``connection_secrets_merge``), so a test can
+    never send them anywhere new. Never raises for what the PSA (or the network) does: staff
+    get the PSA's own words.
     """
     backend: PSABackend | None = None
     try:
-        backend = connection_lookup_backend(connection)
+        if settings is None:
+            backend = connection_lookup_backend(connection)
+        else:
+            backend = _typed_lookup_backend(connection, settings=settings, secrets=secrets or {})
         message = backend.check_connection()
     except PSAError as exc:
         return ConnectionTestResult(
             ok=False, message=lookup_error_message(connection=connection, error=exc)
         )
+    except ValidationError as exc:
+        return ConnectionTestResult(ok=False, message=" ".join(exc.messages))
     except Exception:
         # A bug in a backend must not become a 500 on the admin page; the log has the trace.
         logger.exception("testing PSA connection %s failed unexpectedly", connection.pk)
