@@ -94,6 +94,8 @@ MIDDLEWARE = [
     "piadesk.ops.metrics.IngestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # An oversized body under /api/ is a JSON 413 saying the limit (not Django's HTML 400).
+    "timelogging.api.middleware.APIBodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

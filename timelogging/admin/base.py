@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -90,7 +91,19 @@ class ScopedTenantListFilter(admin.RelatedFieldListFilter):
         )
 
 
-class TenantIsolationMixin(ModelAdminMixinBase):
+class SafeLookupsMixin(ModelAdminMixinBase):
+    """A list filtered by an id past 64 bits (``?tenant=99999999999999999999``) is answered
+    like any other bad filter (Django's "?e=1" redirect), not with SQLite's ``OverflowError``
+    (a 500); PostgreSQL compares such a number without complaint."""
+
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        try:
+            return super().get_changelist_instance(request)
+        except OverflowError as exc:
+            raise IncorrectLookupParameters(exc) from exc
+
+
+class TenantIsolationMixin(SafeLookupsMixin):
     """A ModelAdmin (or inline) of tenant rows: non-superusers see, choose and change only
     their own tenant's (module docstring). ``tenant_lookup`` is how the rows name their tenant
     (default: ``tenant``; the tenant admin uses ``pk``)."""
@@ -136,7 +149,7 @@ class TenantIsolationMixin(ModelAdminMixinBase):
         )
 
 
-class SuperuserOnlyAdminMixin(ModelAdminMixinBase):
+class SuperuserOnlyAdminMixin(SafeLookupsMixin):
     """Pages of rows that belong to no tenant (users and groups, the task queue, whose task
     arguments are entry ids of every tenant): superusers only, whatever permissions a staff
     member was given."""

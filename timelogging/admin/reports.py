@@ -61,6 +61,10 @@ def default_range(period: ReportPeriod, today: dt.date) -> tuple[dt.date, dt.dat
     return monday - dt.timedelta(weeks=11), today
 
 
+REPORT_FIRST_DAY, REPORT_LAST_DAY = dt.date(2000, 1, 1), dt.date(2099, 12, 31)
+REPORT_RANGE = "Choose a date from 2000-01-01 to 2099-12-31."
+
+
 class ReportForm(forms.Form):
     tenant = forms.ModelChoiceField(queryset=Tenant.objects.none(), empty_label="Choose a tenant")
     period = forms.ChoiceField(choices=[("week", "By week"), ("month", "By month")], required=False)
@@ -81,6 +85,13 @@ class ReportForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        for name in ("start", "end"):
+            # Dates near year 1 or 9999 overflow when turned into periods (a 500 once).
+            if (value := data.get(name)) and not REPORT_FIRST_DAY <= value <= REPORT_LAST_DAY:
+                self.add_error(name, REPORT_RANGE)
+                data.pop(name, None)
+        if self.errors:
+            return data
         period: ReportPeriod = "month" if data.get("period") == "month" else "week"
         start, end = default_range(period, timezone.localdate())
         data["period"] = period

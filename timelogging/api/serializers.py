@@ -11,12 +11,18 @@ from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from timelogging.models import AutomationRun, TimeEntry
+from timelogging.models import MAX_MINUTES, AutomationRun, TimeEntry
 
 RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@+\-]{0,199}$"
 TICKET_ID_PATTERN = r"^[0-9]{1,18}$"
 # A run cannot finish in the future; allow this much for the service's clock.
 FUTURE_TOLERANCE = dt.timedelta(minutes=5)
+# Runs before this are refused: a year 1900 or 0001 is a broken clock or a bad default, and
+# the PSAs refuse (or mis-store) such entries.
+EARLIEST_START = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+# The longest run accepted: what one time entry may log (MAX_MINUTES, 24 hours). A longer one
+# is a wrong start or end; it would be logged as 24 hours without anyone noticing.
+MAX_RUN = dt.timedelta(minutes=MAX_MINUTES)
 SUMMARY_MAX_CHARS = 3500
 _started_by = AutomationRun._meta.get_field("started_by")
 assert isinstance(_started_by, models.CharField) and _started_by.max_length is not None
@@ -31,6 +37,7 @@ class AwareDateTimeField(serializers.DateTimeField):
 
     default_error_messages = {
         "naive": "Give the time zone, e.g. 2026-05-01T14:00:00Z or 2026-05-01T16:00:00+02:00.",
+        "range": "This time is out of range: give a time from 2000-01-01.",
     }
 
     def to_internal_value(self, value):
@@ -42,7 +49,11 @@ class AwareDateTimeField(serializers.DateTimeField):
             if parsed is not None and timezone.is_naive(parsed):
                 self.fail("naive")
         result = super().to_internal_value(value)
-        return result.astimezone(dt.UTC)
+        try:
+            return result.astimezone(dt.UTC)
+        except OverflowError:
+            # Year 1 at +02:00 is before year 1 in UTC (or 9999 at -02:00 after 9999).
+            self.fail("range")
 
 
 @extend_schema_field(
@@ -111,8 +122,15 @@ class RunReportSerializer(serializers.Serializer):
             errors["completed_at"] = ["completed_at is before started_at."]
         elif attrs["completed_at"] > now + FUTURE_TOLERANCE:
             errors["completed_at"] = ["completed_at is in the future."]
+        elif attrs["completed_at"] - attrs["started_at"] > MAX_RUN:
+            errors["completed_at"] = [
+                "The run lasted longer than 24 hours, the most piadesk logs for one run: check "
+                "started_at and completed_at."
+            ]
         if attrs["started_at"] > now + FUTURE_TOLERANCE:
             errors["started_at"] = ["started_at is in the future."]
+        elif attrs["started_at"] < EARLIEST_START:
+            errors["started_at"] = ["started_at is before 2000-01-01: check the clock that set it."]
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
