@@ -384,3 +384,6 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+
+# The technical 500 page (DEBUG) hides DATABASE_URL too: it carries the database password.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "piadesk.security.SettingsFilter"

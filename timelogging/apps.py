@@ -10,6 +10,7 @@ class TimeloggingConfig(AppConfig):
     def ready(self) -> None:
         # Registers the OpenAPI description of the API key authentication (drf-spectacular
         # finds extensions by subclass registration, so the module must be imported).
+        from piadesk import security  # noqa: F401  (registers its system checks)
         from timelogging.api import schema  # noqa: F401
         from timelogging.audit import register_models
 
