@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
-from rest_framework_api_key.models import AbstractAPIKey
+from rest_framework_api_key.models import AbstractAPIKey, APIKeyManager
 
 from psa.registry import backend_class
 
@@ -248,6 +248,16 @@ class PSAUserMapping(TenantOwned):
         return f"{self.email} → {self.psa_user_name or self.psa_user_ref}"
 
 
+class TenantAPIKeyManager(APIKeyManager):
+    def assign_key(self, obj: AbstractAPIKey) -> str:
+        key = super().assign_key(obj)
+        # The row's id is its public prefix, not the library's "prefix.hash": the id is what
+        # admin URLs, the admin's log and the configuration history name the key by, and the
+        # hash is nobody's business (README: "the hash is not kept" in the history).
+        obj.id = obj.prefix
+        return key
+
+
 class TenantAPIKey(AbstractAPIKey):
     """The automation service's key for one tenant. Stored hashed; shown once on creation.
 
@@ -255,6 +265,7 @@ class TenantAPIKey(AbstractAPIKey):
     """
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+    objects = TenantAPIKeyManager()
     read_only = models.BooleanField(
         default=False, help_text="Read the history only; cannot report runs."
     )

@@ -6,7 +6,8 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
 from timelogging.admin.base import TenantIsolationMixin
@@ -15,8 +16,10 @@ from timelogging.models import TenantAPIKey
 
 @admin.register(TenantAPIKey)
 class TenantAPIKeyAdmin(TenantIsolationMixin, APIKeyModelAdmin):
-    """Keys are stored hashed: the library's ``save_model`` shows the full key once, in a
-    message after creation; nothing can show it afterwards."""
+    """Keys are stored hashed: the full key is shown once, on the page that answers its
+    creation (``response_add``), and nothing can show it afterwards. Not in a message, as the
+    library does: messages travel in a signed but readable cookie. A key is named by its
+    public prefix (its id, ``TenantAPIKeyManager``) in URLs and histories."""
 
     fields = ("tenant", "name", "prefix", "read_only", "expiry_date", "revoked")
     # (The library's stubs type these three as tuples of the lengths it uses itself.)
@@ -35,6 +38,31 @@ class TenantAPIKeyAdmin(TenantIsolationMixin, APIKeyModelAdmin):
     search_fields = ("name", "prefix", "tenant__name")  # type: ignore[assignment]  # see above
     autocomplete_fields = ("tenant",)
     actions = ["revoke_keys"]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if change:
+            obj.save()
+            return
+        key = self.model.objects.assign_key(obj)
+        obj.save()
+        request._piadesk_new_api_key = key  # type: ignore[attr-defined]  # for response_add
+
+    def response_add(
+        self, request: HttpRequest, obj: Any, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        key = getattr(request, "_piadesk_new_api_key", None)
+        if key is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "API key created",
+            "api_key": obj,
+            "key": key,
+        }
+        response = TemplateResponse(request, "admin/timelogging/tenantapikey/created.html", context)
+        response["Cache-Control"] = "no-store"  # never kept by a browser or proxy cache
+        return response
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         fields = tuple(super().get_readonly_fields(request, obj))
