@@ -67,7 +67,7 @@ def test_the_migration_renames_existing_keys_and_their_history():
     ConfigChange.objects.filter(object_pk=api_key.prefix).update(object_pk=old_id)
     assert ConfigChange.objects.filter(object_pk=old_id).exists()
 
-    migration = importlib.import_module("timelogging.migrations.0008_api_key_ids_are_prefixes")
+    migration = importlib.import_module("timelogging.migrations.0009_api_key_ids_are_prefixes")
     migration.ids_to_prefixes(apps, None)
 
     assert TenantAPIKey.objects.get().pk == api_key.prefix

@@ -28,7 +28,7 @@ def ids_to_prefixes(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("timelogging", "0007_roles"),
+        ("timelogging", "0008_staff_notices"),
         ("admin", "0003_logentry_add_action_flag_choices"),
         ("contenttypes", "0002_remove_content_type_name"),
     ]
