@@ -104,7 +104,7 @@ def dns(monkeypatch):
         ]
 
     monkeypatch.setattr(outbound, "getaddrinfo", getaddrinfo)
-    answers["asked"] = asked  # type: ignore[assignment]
+    answers["asked"] = asked
     return answers
 
 

@@ -61,7 +61,9 @@ CASES = [
 
 def _connection(vendor: str) -> PSAConnection:
     settings, secrets, _ = VENDORS[vendor]
-    return PSAConnectionFactory(vendor=vendor, settings=dict(settings), secrets=dict(secrets))
+    connection = PSAConnectionFactory(vendor=vendor, settings=dict(settings), secrets=dict(secrets))
+    assert isinstance(connection, PSAConnection)
+    return connection
 
 
 @pytest.mark.parametrize(("vendor", "field", "value"), CASES)

@@ -39,7 +39,9 @@ class TenantAPIKeyAdmin(TenantIsolationMixin, APIKeyModelAdmin):
     autocomplete_fields = ("tenant",)
     actions = ["revoke_keys"]
 
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: Any, form: Any = None, change: bool = False
+    ) -> None:
         if change:
             obj.save()
             return

@@ -23,7 +23,8 @@ class _APIKeyThrottle(SimpleRateThrottle):
     methods: tuple[str, ...] = ()
 
     def get_rate(self) -> str | None:
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope or "")
+        return str(rate) if rate is not None else None
 
     def allow_request(self, request, view) -> bool:
         # The rate is read now, not when the class was imported (settings may change).
