@@ -35,15 +35,52 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 if TYPE_CHECKING:
     from psa.http import PSASession  # psa.http imports this module
 
+from django.db.models import TextChoices
+
 
 # --- errors ---------------------------------------------------------------------------------
+class ErrorClass(TextChoices):
+    """The closed set of error classes: each ``PSAError``'s ``kind``, stored on entries and
+    attempts. Labels say whose problem it is (``ERROR_SCOPE``)."""
+
+    RETRYABLE = "retryable", "Retryable (PSA busy or unreachable)"
+    THROTTLED = "throttled", "Throttled (request budget or the PSA's Retry-After)"
+    UNKNOWN_OUTCOME = "unknown_outcome", "Unknown outcome (looked up before posting again)"
+    PERMANENT = "permanent", "This entry (the PSA refused it as it is)"
+    NOT_FOUND = "not_found", "This entry (ticket or record not found)"
+    UNRESOLVED = "unresolved", "One user (no usable PSA user)"
+    CONFIGURATION = "configuration", "The connection (credentials, permissions, settings)"
+    ERROR = "error", "Other error"
+
+
+class ErrorScope(TextChoices):
+    """Whose problem an error is: who must act, and how far it stops delivery."""
+
+    PASSING = "passing", "Nobody: tried again later"
+    ENTRY = "entry", "This entry: fails alone"
+    USER = "user", "One user: fails that user's entries"
+    CONNECTION = "connection", "The connection: paused, entries held"
+
+
+ERROR_SCOPE: dict[str, ErrorScope] = {
+    ErrorClass.RETRYABLE: ErrorScope.PASSING,
+    ErrorClass.THROTTLED: ErrorScope.PASSING,
+    ErrorClass.UNKNOWN_OUTCOME: ErrorScope.PASSING,
+    ErrorClass.PERMANENT: ErrorScope.ENTRY,
+    ErrorClass.NOT_FOUND: ErrorScope.ENTRY,
+    ErrorClass.ERROR: ErrorScope.ENTRY,
+    ErrorClass.UNRESOLVED: ErrorScope.USER,
+    ErrorClass.CONFIGURATION: ErrorScope.CONNECTION,
+}
+
+
 class PSAError(Exception):
     """Base of the closed set of errors a backend may raise.
 
     ``message`` is written for MSP staff: what the PSA said and, where we know it, what to do.
     """
 
-    kind: ClassVar[str] = "error"
+    kind: ClassVar[str] = ErrorClass.ERROR
 
     def __init__(
         self,
@@ -59,32 +96,37 @@ class PSAError(Exception):
         self.body = body[:2000]
         self.retry_after = retry_after
 
+    @property
+    def scope(self) -> ErrorScope:
+        """Whose problem this is (see ``ERROR_SCOPE``)."""
+        return ERROR_SCOPE[self.kind]
+
 
 class RetryableError(PSAError):
-    kind = "retryable"
+    kind = ErrorClass.RETRYABLE
 
 
 class PermanentError(PSAError):
-    kind = "permanent"
+    kind = ErrorClass.PERMANENT
 
 
 class ConfigurationError(PSAError):
-    kind = "configuration"
+    kind = ErrorClass.CONFIGURATION
 
 
 class UnknownOutcomeError(PSAError):
-    kind = "unknown_outcome"
+    kind = ErrorClass.UNKNOWN_OUTCOME
 
 
 class NotFoundError(PSAError):
-    kind = "not_found"
+    kind = ErrorClass.NOT_FOUND
 
 
 class UserError(PSAError):
     """No usable PSA user for this entry. Per entry, not per connection: pausing a whole
     tenant because one engineer's e-mail or mapping is wrong would stop everyone's time."""
 
-    kind = "unresolved"
+    kind = ErrorClass.UNRESOLVED
 
 
 # --- types crossing the interface -----------------------------------------------------------

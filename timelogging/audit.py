@@ -35,7 +35,7 @@ from typing import Any
 
 from auditlog.receivers import check_disable
 from auditlog.registry import auditlog
-from django.db.models import Model
+from django.db.models import Model, TextChoices
 from django.db.models.signals import m2m_changed
 
 # Stored in place of a secret's value (see the module docstring).
@@ -169,6 +169,34 @@ def _reverse_name(owner: type[Model], field_name: str) -> str:
     return str(accessor)
 
 
+# --- operations -------------------------------------------------------------------------------
+class Operation(TextChoices):
+    """What a person (or a resume) did to an entry: recorded in the same history."""
+
+    RETRY = "retry", "Retried"
+    REDECIDE = "redecide", "Decided again with the current settings"
+    DISCARD = "discard", "Discarded"
+
+
+def operation_record(
+    *, instance: Model, actor: Any, operation: Operation, reason: str, changes: dict[str, Any]
+) -> Any:
+    """One row of the configuration/operations history for an operation on ``instance``:
+    who (``actor``; None is piadesk), what (``operation``), why (``reason``) and each field
+    from → to (``changes``), so the state before it stays readable."""
+    from timelogging.models import ConfigChange
+
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    return ConfigChange.objects.log_create(
+        instance,
+        force_log=True,
+        action=ConfigChange.Action.UPDATE,
+        changes=changes,
+        actor=user,
+        additional_data={"operation": str(operation), "reason": reason},
+    )
+
+
 # --- reading the history ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class ChangeLine:
@@ -186,6 +214,13 @@ def change_lines(entry: Any) -> list[ChangeLine]:
     credentials as set / changed / removed."""
     model = entry.content_type.model_class()
     lines = []
+    data = entry.additional_data if isinstance(entry.additional_data, dict) else {}
+    if data.get("operation") in Operation.values:
+        # An operation (audit.operation_record): what was done and why come first.
+        label = Operation(data["operation"]).label
+        lines.append(ChangeLine(field="operation", old="", new=label, kind="operation"))
+        if data.get("reason"):
+            lines.append(ChangeLine(field="why", old="", new=data["reason"], kind="operation"))
     for name, change in (entry.changes or {}).items():
         label = _field_label(model, name)
         if isinstance(change, dict) and change.get("type") == "m2m":

@@ -18,6 +18,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from rest_framework_api_key.models import AbstractAPIKey, APIKeyManager
 
+from psa.base import ErrorClass
 from psa.registry import backend_class
 
 MAX_MINUTES = 24 * 60
@@ -383,6 +384,14 @@ class TimeEntry(TenantOwned):
         POSTED = "posted", "Posted"
         FAILED = "failed", "Failed (needs a person)"
         HELD = "held", "Held (connection paused)"
+        DISCARDED = "discarded", "Discarded (never posted)"
+
+    class WaitReason(models.TextChoices):
+        """Why an entry waits without an attempt (labels complete "waiting for …")."""
+
+        BUDGET = "budget", "the request budget"
+        CONCURRENCY = "concurrency", "a free posting slot on the connection"
+        RETRY_AFTER = "retry_after", "the PSA's Retry-After"
 
     # Statuses the sweep and the worker may act on; the others wait for a person or are done.
     OPEN_STATUSES = (Status.PENDING, Status.RETRY_WAIT)
@@ -401,10 +410,11 @@ class TimeEntry(TenantOwned):
     psa_user_ref = models.CharField("PSA user", max_length=100, blank=True)
     psa_user_name = models.CharField(max_length=200, blank=True)
     psa_entry_id = models.CharField("PSA entry id", max_length=64, blank=True)
-    # Delivery state, owned by piadesk (see services/delivery.py). ``attempts`` counts every
-    # try (and numbers the PostAttempt rows); ``counted_attempts`` only those that count
-    # towards the cap: throttling (429, our own request budget) gives its try back, and staff
-    # retrying a failed entry start it afresh.
+    # Delivery state, owned by piadesk (see services/delivery.py). ``attempts`` counts the
+    # tries that may have reached the PSA (and numbers the PostAttempt rows); waits (the
+    # request budget, the connection's concurrency, a PSA's Retry-After) are not attempts:
+    # they give the try back and are shown by ``waiting_for`` until ``next_attempt_at``.
+    # ``counted_attempts`` counts towards the cap; staff retrying an entry start it afresh.
     attempts = models.PositiveIntegerField(default=0)
     counted_attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
@@ -413,7 +423,8 @@ class TimeEntry(TenantOwned):
     # The last attempt may have reached the PSA (timeout after sending, dropped connection,
     # 5xx after send, worker killed mid-post): look for the reference before posting again.
     needs_lookup = models.BooleanField(default=False)
-    error_class = models.CharField(max_length=20, blank=True)
+    waiting_for = models.CharField(max_length=12, choices=WaitReason.choices, blank=True)
+    error_class = models.CharField(max_length=20, choices=ErrorClass.choices, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -424,7 +435,7 @@ class TimeEntry(TenantOwned):
         ordering = ["-created_at", "-id"]
         # Staff may send a failed entry back to the queue; the history itself stays read-only
         # for everyone (no change permission is needed, nor given).
-        permissions = [("retry_timeentry", "Can retry failed time entries")]
+        permissions = [("retry_timeentry", "Can operate time entries (retry, re-decide, discard)")]
         indexes = [
             # A tenant's history, newest first (tenant staff, API cursor, admin by tenant).
             models.Index(fields=["tenant", "-created_at", "-id"]),
@@ -459,6 +470,15 @@ class TimeEntry(TenantOwned):
     def __str__(self) -> str:
         return f"{self.minutes} min on ticket {self.run.ticket_id}"
 
+    @property
+    def wait_text(self) -> str:
+        """ "waiting for the request budget until 10:42 UTC", or "" when not waiting."""
+        if not self.waiting_for or self.status not in self.OPEN_STATUSES:
+            return ""
+        label = self.WaitReason(self.waiting_for).label
+        until = f" until {self.next_attempt_at:%H:%M:%S} UTC" if self.next_attempt_at else ""
+        return f"waiting for {label}{until}"
+
 
 class RequestBudget(models.Model):
     """Requests made to one PSA connection in the current minute, shared by every worker."""
@@ -473,14 +493,26 @@ class RequestBudget(models.Model):
         return f"{self.used} requests since {self.window_start:%H:%M}"
 
 
+AttemptOutcome = models.TextChoices(
+    "AttemptOutcome",
+    [
+        ("POSTED", ("posted", "Posted")),
+        ("ADOPTED", ("adopted", "Adopted (found on the ticket after an unknown outcome)")),
+        *((c.name, (c.value, c.label)) for c in ErrorClass),
+    ],
+)
+AttemptOutcome.__doc__ = "What one attempt ended in: posted, adopted, or an error class."
+
+
 class PostAttempt(TenantOwned):
-    """One try at posting an entry: when, how long, what the PSA answered."""
+    """One try at posting an entry that may have reached the PSA: when, how long, what the
+    PSA answered. Waits are not attempts (``TimeEntry.waiting_for``)."""
 
     entry = models.ForeignKey(TimeEntry, on_delete=models.PROTECT, related_name="post_attempts")
     number = models.PositiveIntegerField()
     started_at = models.DateTimeField()
     duration_ms = models.PositiveIntegerField(default=0)
-    outcome = models.CharField(max_length=20)  # "posted" | "adopted" | an error kind
+    outcome = models.CharField(max_length=20, choices=AttemptOutcome.choices)
     http_status = models.PositiveSmallIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
     exchanges = models.JSONField(default=list, blank=True)

@@ -27,7 +27,7 @@ def test_retry_action_requeues_failed_entries_only(admin_client, tenant):
     )
     assert response.status_code == 200
     text = response.content.decode()
-    assert "1 failed entry queued for another try. 1 not failed" in text
+    assert "1 entry queued for another try. 1 posted, discarded or being posted" in text
     failed.refresh_from_db()
     posted.refresh_from_db()
     assert (failed.status, failed.counted_attempts) == ("pending", 0)
@@ -90,3 +90,96 @@ def test_connection_limits_are_editable(admin_client, tenant):
     html = page.content.decode()
     assert 'name="requests_per_hour"' in html and 'name="max_concurrency"' in html
     assert "Healthy" in html
+
+
+# --- operator control (issue 11) ---------------------------------------------------------------
+def test_retry_selected_is_recorded_with_who(admin_client, tenant):
+    from django.contrib.contenttypes.models import ContentType
+
+    from timelogging.models import ConfigChange
+
+    held = entry(tenant, status="held")
+    url = reverse("admin:timelogging_timeentry_changelist")
+    admin_client.post(url, {"action": "retry_entries", "_selected_action": [held.pk]})
+    [row] = ConfigChange.objects.filter(
+        content_type=ContentType.objects.get_for_model(TimeEntry), object_id=held.pk
+    )
+    assert row.actor.username == "admin"
+    assert row.additional_data["operation"] == "retry"
+
+
+def test_discard_action_asks_for_a_reason_first(admin_client, tenant):
+    failed = entry(tenant, status="failed")
+    url = reverse("admin:timelogging_timeentry_changelist")
+    page = admin_client.post(url, {"action": "discard_entries", "_selected_action": [failed.pk]})
+    assert page.status_code == 200 and 'name="reason"' in page.content.decode()
+    failed.refresh_from_db()
+    assert failed.status == "failed"
+    # Confirmed without a reason: refused, nothing discarded.
+    data = {"action": "discard_entries", "_selected_action": [failed.pk], "confirm": "yes"}
+    page = admin_client.post(url, {**data, "reason": ""}, follow=True)
+    assert "Say why" in page.content.decode()
+    failed.refresh_from_db()
+    assert failed.status == "failed"
+    page = admin_client.post(url, {**data, "reason": "Logged by hand"}, follow=True)
+    assert "1 entry discarded" in page.content.decode()
+    failed.refresh_from_db()
+    assert failed.status == "discarded" and "Logged by hand" in failed.error
+
+
+def test_entry_page_buttons_operate_and_list_what_was_done(admin_client, tenant):
+    failed = entry(tenant, status="failed")
+    change = reverse("admin:timelogging_timeentry_change", args=[failed.pk])
+    page = admin_client.get(change).content.decode()
+    assert 'id="operator-actions"' in page
+    for value in ("retry", "redecide", "discard"):
+        assert f'value="{value}"' in page
+    operate = reverse("admin:timelogging_timeentry_operate", args=[failed.pk])
+    assert admin_client.get(operate).status_code == 405
+    response = admin_client.post(operate, {"operation": "retry", "reason": "PSA back"})
+    assert response.status_code == 302 and response.url == change
+    failed.refresh_from_db()
+    assert failed.status == "pending"
+    page = admin_client.get(change).content.decode()
+    assert 'id="entry-operations"' in page and "Retried" in page and "PSA back" in page
+
+
+def test_posted_entries_have_no_buttons(admin_client, tenant):
+    posted = entry(tenant, status="posted")
+    page = admin_client.get(reverse("admin:timelogging_timeentry_change", args=[posted.pk]))
+    assert 'id="operator-actions"' not in page.content.decode()
+
+
+def test_auditors_see_discarded_entries_but_no_buttons(client, tenant):
+    auditor = User.objects.create_user("auditor", password="x", is_staff=True)
+    auditor.user_permissions.add(Permission.objects.get(codename="view_timeentry"))
+    StaffProfile.objects.create(user=auditor, tenant=tenant)
+    client.force_login(auditor)
+    failed = entry(tenant, status="failed")
+    discarded = entry(tenant, status="discarded", error="Discarded by admin: duplicate")
+    page = client.get(reverse("admin:timelogging_timeentry_change", args=[failed.pk]))
+    assert 'id="operator-actions"' not in page.content.decode()
+    operate = reverse("admin:timelogging_timeentry_operate", args=[failed.pk])
+    assert client.post(operate, {"operation": "retry"}).status_code == 403
+    failed.refresh_from_db()
+    assert failed.status == "failed"
+    page = client.get(reverse("admin:timelogging_timeentry_change", args=[discarded.pk]))
+    text = page.content.decode()
+    assert "Discarded (never posted)" in text and "duplicate" in text
+
+
+def test_another_tenants_entry_cannot_be_operated(client, tenant):
+    from tests.factories import TenantFactory
+
+    staff = User.objects.create_user("staff", password="x", is_staff=True)
+    staff.user_permissions.add(
+        Permission.objects.get(codename="view_timeentry"),
+        Permission.objects.get(codename="retry_timeentry"),
+    )
+    StaffProfile.objects.create(user=staff, tenant=tenant)
+    client.force_login(staff)
+    other = entry(TenantFactory(), status="failed")
+    operate = reverse("admin:timelogging_timeentry_operate", args=[other.pk])
+    client.post(operate, {"operation": "discard", "reason": "x"})
+    other.refresh_from_db()
+    assert other.status == "failed"

@@ -14,8 +14,8 @@ from django.utils import timezone
 from django_q.models import OrmQ
 
 from psa.base import RetryableError
-from tests.factories import AutomationRunFactory, PSAConnectionFactory, TimeEntryFactory
-from timelogging.models import PostAttempt, TimeEntry
+from tests.factories import AutomationRunFactory, TimeEntryFactory
+from timelogging.models import PostAttempt, RequestBudget, TimeEntry
 from timelogging.services.budget import BudgetExhausted, budget_spend, requests_per_minute
 from timelogging.services.delivery import (
     backoff_delay,
@@ -34,19 +34,11 @@ API = f"{SITE}/v2025_1/apis/3.0/"
 ENTRIES = f"{API}time/entries"
 
 
-@pytest.fixture
-def cw():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.get(f"{SITE}/login/companyinfo/acme", json={"Codebase": "v2025_1/"})
-        yield mock
-
-
-@pytest.fixture
-def connection(tenant):
-    return PSAConnectionFactory(tenant=tenant)
-
-
 def make_entry(tenant, **kwargs):
+    # The tenant's settings agree with the entry's decision (a resume decides it again).
+    if tenant.log_as != "specified":
+        tenant.log_as, tenant.specified_psa_user_ref = "specified", "timelogging"
+        tenant.save()
     run = AutomationRunFactory(tenant=tenant, ticket_id="1001")
     defaults = {"log_as": "specified", "psa_user_ref": "timelogging"}
     return TimeEntryFactory(run=run, **{**defaults, **kwargs})
@@ -122,9 +114,12 @@ def test_429_is_back_pressure_and_uses_no_attempt(cw, connection, tenant):
     post_time_entry(entry.pk)
     entry = refreshed(entry)
     assert entry.status == "retry_wait"
-    assert (entry.attempts, entry.counted_attempts) == (1, 0)
+    # A wait, not an attempt: no attempt row, the entry says what it waits for and until when.
+    assert (entry.attempts, entry.counted_attempts) == (0, 0)
     assert entry.next_attempt_at >= before + dt.timedelta(seconds=40)
-    assert PostAttempt.objects.get(entry=entry).http_status == 429
+    assert not PostAttempt.objects.filter(entry=entry).exists()
+    assert entry.waiting_for == "retry_after"
+    assert entry.wait_text.startswith("waiting for the PSA's Retry-After until ")
 
 
 def test_permanent_failure_is_not_retried(cw, connection, tenant):
@@ -307,7 +302,8 @@ def test_connection_concurrency_defers_without_an_attempt(cw, connection, tenant
     entry = make_entry(tenant)
     assert post_time_entry(entry.pk) == "deferred (connection busy)"
     entry = refreshed(entry)
-    assert (entry.status, entry.attempts) == ("retry_wait", 0)
+    assert (entry.status, entry.waiting_for, entry.attempts) == ("retry_wait", "concurrency", 0)
+    assert entry.wait_text.startswith("waiting for a free posting slot on the connection until")
     assert entry.next_attempt_at <= timezone.now() + dt.timedelta(seconds=4)
     assert len(cw.calls) == 0
 
@@ -333,12 +329,39 @@ def test_exhausted_budget_holds_the_entry_back_without_an_attempt(cw, connection
     entry = make_entry(tenant)
     post_time_entry(entry.pk)  # the codebase look-up uses the minute's only request
     entry = refreshed(entry)
-    assert (entry.status, entry.error_class, entry.counted_attempts) == (
+    assert (entry.status, entry.waiting_for, entry.attempts, entry.counted_attempts) == (
         "retry_wait",
-        "throttled",
+        "budget",
+        0,
         0,
     )
+    assert entry.error_class == ""  # a wait is not an error
+    assert (
+        entry.wait_text
+        == f"waiting for the request budget until {entry.next_attempt_at:%H:%M:%S} UTC"
+    )
+    assert not PostAttempt.objects.filter(entry=entry).exists()
     assert len(posts(cw)) == 0
+
+
+def test_waiting_many_times_is_never_an_attempt(cw, connection, tenant):
+    # Issue 11: 12 "attempts" for one entry that only waited for the budget.
+    connection.requests_per_hour = 60
+    connection.save()
+    cw.post(ENTRIES, json={"id": 1}, status=201)
+    entry = make_entry(tenant)
+    for _ in range(12):
+        # The minute's budget is spent (whenever the minute turns during the test).
+        now = timezone.now()
+        RequestBudget.objects.update_or_create(
+            connection=connection,
+            defaults={"window_start": now.replace(second=0, microsecond=0), "used": 1},
+        )
+        TimeEntry.objects.filter(pk=entry.pk).update(next_attempt_at=now)
+        post_time_entry(entry.pk)
+    entry = refreshed(entry)
+    assert (entry.status, entry.attempts) == ("retry_wait", 0)
+    assert not PostAttempt.objects.filter(entry=entry).exists()
 
 
 # --- the queue, for staff ---------------------------------------------------------------------

@@ -6,7 +6,6 @@ import datetime as dt
 import json
 
 import pytest
-import responses
 from django.utils import timezone
 
 from tests.factories import (
@@ -30,18 +29,6 @@ JDOE = {
     "primaryEmail": "john.doe@msp.example",
     "officeEmail": "",
 }
-
-
-@pytest.fixture
-def cw():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.get(f"{SITE}/login/companyinfo/acme", json={"Codebase": "v2025_1/"})
-        yield mock
-
-
-@pytest.fixture
-def connection(tenant):
-    return PSAConnectionFactory(tenant=tenant)
 
 
 def make_entry(tenant, *, log_as="starter", started_by="john.doe@msp.example", **kwargs):

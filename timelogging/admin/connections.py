@@ -315,7 +315,7 @@ class PSAConnectionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     )
     def resume_connections(self, request: HttpRequest, queryset: Any) -> None:
         released = sum(
-            connection_resume(connection_id=pk)
+            connection_resume(connection_id=pk, actor=request.user)
             for pk in queryset.filter(paused_at__isnull=False).values_list("pk", flat=True)
         )
         self.message_user(

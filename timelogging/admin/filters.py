@@ -21,10 +21,9 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from psa.base import PSAError
+from psa.base import ErrorClass
 from timelogging.admin.base import scope_to_tenants, visible_tenant_ids
 from timelogging.models import Automation, Client, PSAUserMapping, Tenant
-from timelogging.services import budget  # noqa: F401  (defines the "throttled" error class)
 
 TENANT_PARAM = "tenant__id__exact"  # as Django's related filter on "tenant" names it
 
@@ -51,39 +50,18 @@ def _hidden_params(changelist: ChangeList, own: Iterable[str | None]) -> list[tu
 
 
 class ErrorClassFilter(admin.SimpleListFilter):
-    """The error classes are a closed set, defined by the PSA errors (``psa.base``): listed
-    from code, not with ``SELECT DISTINCT`` over a million entries."""
+    """The error classes are a closed set (``psa.base.ErrorClass``, one source for values and
+    labels): listed from code, not with ``SELECT DISTINCT`` over a million entries."""
 
     title = "error class"
     parameter_name = "error_class"
-    labels: ClassVar[dict[str, str]] = {
-        "retryable": "Retryable (PSA busy or unreachable)",
-        "unknown_outcome": "Unknown outcome (looked up before re-posting)",
-        "permanent": "Permanent (the PSA refused the entry)",
-        "unresolved": "No usable PSA user",
-        "configuration": "Configuration (connection needs a person)",
-        "not_found": "Not found in the PSA",
-        "throttled": "Throttled (piadesk's request budget)",
-    }
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        kinds = sorted(_error_kinds() - {PSAError.kind})
-        return [
-            (kind, self.labels.get(kind, kind.replace("_", " ").capitalize())) for kind in kinds
-        ]
+        return [(value, label) for value, label in ErrorClass.choices if value != ErrorClass.ERROR]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
         return queryset.filter(error_class=value) if value else queryset
-
-
-def _error_kinds() -> set[str]:
-    kinds, pending = set(), [PSAError]
-    while pending:
-        cls = pending.pop()
-        kinds.add(cls.kind)
-        pending.extend(cls.__subclasses__())
-    return kinds
 
 
 class TenantChoiceFilter(admin.SimpleListFilter):

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from timelogging.admin import entry_operations
 from timelogging.admin.base import (
     ExactSearchMixin,
     ReadOnlyAdminMixin,
@@ -36,8 +37,9 @@ from timelogging.admin.filters import (
 )
 from timelogging.admin.paging import HistoryListMixin
 from timelogging.admin.reports import TimeReportMixin
+from timelogging.audit import Operation
 from timelogging.models import AutomationRun, PostAttempt, PSAConnection, TimeEntry
-from timelogging.services.delivery import entries_retry, queue_stats
+from timelogging.services.delivery import queue_stats
 
 
 @admin.register(AutomationRun)
@@ -178,8 +180,9 @@ class TimeEntryAdmin(
     search_fields = ("run__run_id", "run__ticket_id", "psa_entry_id")
     search_help_text = "Exact run id, ticket number or PSA entry id."
     inlines = [PostAttemptInline]
-    actions = ["retry_entries"]
+    actions = ["retry_entries", "redecide_entries", "discard_entries"]
     change_list_template = "admin/timelogging/timeentry/change_list.html"
+    change_form_template = "admin/timelogging/timeentry/change_form.html"
     fieldsets = [
         (None, {"fields": ["run_link", "tenant", "status", "connection"]}),
         (
@@ -192,6 +195,7 @@ class TimeEntryAdmin(
                 "fields": [
                     "attempts",
                     "next_attempt_at",
+                    "wait",
                     "needs_lookup",
                     "error_class",
                     "error",
@@ -201,7 +205,7 @@ class TimeEntryAdmin(
             },
         ),
     ]
-    readonly_fields = ("run_link", "psa_user", "created_at", "posted_at")
+    readonly_fields = ("run_link", "psa_user", "wait", "created_at", "posted_at")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[TimeEntry]:
         return (
@@ -220,29 +224,81 @@ class TimeEntryAdmin(
             return f"{obj.psa_user_name} ({obj.psa_user_ref})"
         return obj.psa_user_name or obj.psa_user_ref or "-"
 
+    @admin.display(description="Waiting")
+    def wait(self, obj: TimeEntry) -> str:
+        return obj.wait_text or "-"
+
     @admin.display(description="Error")
     def short_error(self, obj: TimeEntry) -> str:
         return Truncator(obj.error).chars(80) if obj.error else ""
 
-    # -- operations (staff who may retry entries; auditors only look) ----------------------------
+    # -- operations (staff who may operate entries; auditors only look) ------------------------
+    # The work is in services/operations.py, the page parts in admin/entry_operations.py.
     def has_retry_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("timelogging.retry_timeentry")
+        return entry_operations.may_operate(request)
 
-    @admin.action(description="Retry selected failed entries", permissions=["retry"])
+    def _operate(self, request: HttpRequest, queryset: QuerySet[TimeEntry], operation: str) -> None:
+        try:
+            result = entry_operations.operation_run(
+                request,
+                operation=operation,
+                entry_ids=list(queryset.values_list("pk", flat=True)),
+                reason=request.POST.get("reason", ""),
+            )
+        except entry_operations.OperationRefused as refused:
+            self.message_user(request, str(refused), messages.ERROR)
+            return
+        self.message_user(request, *entry_operations.result_message(operation, result))
+
+    @admin.action(description="Retry selected entries", permissions=["retry"])
     def retry_entries(self, request: HttpRequest, queryset: QuerySet[TimeEntry]) -> None:
-        selected = list(queryset.values_list("pk", flat=True))
-        released = entries_retry(entry_ids=selected)
-        skipped = len(selected) - released
-        self.message_user(
-            request,
-            f"{released} failed entr{'y' if released == 1 else 'ies'} queued for another try."
-            + (f" {skipped} not failed, left as they were." if skipped else ""),
-            messages.SUCCESS if released else messages.WARNING,
+        self._operate(request, queryset, Operation.RETRY)
+
+    @admin.action(
+        description="Re-decide selected entries with the current settings", permissions=["retry"]
+    )
+    def redecide_entries(self, request: HttpRequest, queryset: QuerySet[TimeEntry]) -> None:
+        self._operate(request, queryset, Operation.REDECIDE)
+
+    @admin.action(description="Discard selected entries (never post them)…", permissions=["retry"])
+    def discard_entries(
+        self, request: HttpRequest, queryset: QuerySet[TimeEntry]
+    ) -> HttpResponse | None:
+        if request.POST.get("confirm") == "yes":
+            self._operate(request, queryset, Operation.DISCARD)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Discard entries",
+            "entries": queryset.select_related("run"),
+            "cancel_url": reverse("admin:timelogging_timeentry_changelist"),
+        }
+        return TemplateResponse(
+            request, "admin/timelogging/timeentry/discard_confirmation.html", context
         )
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        entry = self.get_object(request, object_id)
+        context = {**entry_operations.change_page_context(request, entry), **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, context)
 
     def get_urls(self):
         queue = self.admin_site.admin_view(self.queue_view)
-        return [path("queue/", queue, name="timelogging_timeentry_queue"), *super().get_urls()]
+        operate = self.admin_site.admin_view(
+            lambda request, object_id: entry_operations.operate_view(self, request, object_id)
+        )
+        return [
+            path("queue/", queue, name="timelogging_timeentry_queue"),
+            path("<path:object_id>/operate/", operate, name="timelogging_timeentry_operate"),
+            *super().get_urls(),
+        ]
 
     def queue_view(self, request: HttpRequest) -> HttpResponse:
         """The delivery queue: what waits, since when, what failed and why, what is paused."""

@@ -167,6 +167,7 @@ ENTRY_FIELDS = [
     "enqueued_at",
     "lease_expires_at",
     "needs_lookup",
+    "waiting_for",
     "error_class",
     "error",
     "created_at",
@@ -362,6 +363,7 @@ class _Generator:
             enqueued_at,
             None,
             needs_lookup,
+            "",  # waiting_for
             error_class,
             error,
             created_at,

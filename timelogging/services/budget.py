@@ -20,13 +20,13 @@ import math
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from psa.base import RetryableError
+from psa.base import ErrorClass, RetryableError
 from psa.registry import backend_class
 from timelogging.models import PSAConnection, RequestBudget
 
 
 class BudgetExhausted(RetryableError):
-    kind = "throttled"
+    kind = ErrorClass.THROTTLED
 
 
 def requests_per_minute(connection: PSAConnection) -> int:

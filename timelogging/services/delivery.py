@@ -26,6 +26,7 @@ import datetime as dt
 import logging
 import random
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -35,7 +36,9 @@ from django.utils import timezone
 from psa.base import PSAError
 from psa.registry import backend_class
 from timelogging.models import PSAConnection, TimeEntry
-from timelogging.services.ingest import entry_enqueue
+from timelogging.services import operations
+from timelogging.services.ingest import entry_enqueue, sweep_enqueue
+from timelogging.services.operations import held_entries_redecide
 
 logger = logging.getLogger(__name__)
 Status = TimeEntry.Status
@@ -69,18 +72,15 @@ def lease_seconds() -> int:
 
 # --- outcomes of an attempt -------------------------------------------------------------------
 def entry_schedule_retry(
-    *, entry: TimeEntry, error: PSAError, throttled: bool = False, unknown_outcome: bool = False
+    *, entry: TimeEntry, error: PSAError, unknown_outcome: bool = False
 ) -> None:
     """Back to ``retry_wait``, or ``failed`` when the attempts or the age cap is reached."""
     now = timezone.now()
-    if throttled:
-        # Back-pressure is not the entry's failure: give the attempt back.
-        entry.counted_attempts = max(0, entry.counted_attempts - 1)
     if unknown_outcome:
         entry.needs_lookup = True
     age = now - entry.created_at
     too_old = age > dt.timedelta(hours=settings.PIADESK_MAX_ENTRY_AGE_HOURS)
-    if not throttled and (entry.counted_attempts >= settings.PIADESK_MAX_ATTEMPTS or too_old):
+    if entry.counted_attempts >= settings.PIADESK_MAX_ATTEMPTS or too_old:
         why = (
             f"after {entry.counted_attempts} attempts"
             if not too_old
@@ -94,8 +94,6 @@ def entry_schedule_retry(
         cap=settings.PIADESK_RETRY_MAX_SECONDS,
         retry_after=error.retry_after,
     )
-    if throttled and error.retry_after is not None:
-        delay = error.retry_after + random.uniform(0, 1)
     if entry.needs_lookup and entry.connection is not None:
         # The look-up must not run before the PSA shows what it stored (HaloPSA lags).
         lag = backend_class(entry.connection.vendor).read_after_write_seconds
@@ -106,6 +104,22 @@ def entry_schedule_retry(
     entry.lease_expires_at = None
     entry.error_class = error.kind
     entry.error = error.message
+    entry.save()
+
+
+def entry_wait(*, entry: TimeEntry, reason: str, seconds: float, attempt_claimed: bool) -> None:
+    """Back to ``retry_wait`` without an attempt: the request budget, the connection's
+    concurrency or a PSA's Retry-After. Nothing of this entry reached the PSA (or the PSA
+    refused to look at it), so the try is given back and the entry shows what it waits for;
+    its last error stays as it was."""
+    if attempt_claimed:
+        entry.attempts = max(0, entry.attempts - 1)
+        entry.counted_attempts = max(0, entry.counted_attempts - 1)
+    entry.status = Status.RETRY_WAIT
+    entry.waiting_for = reason
+    entry.next_attempt_at = timezone.now() + dt.timedelta(seconds=seconds)
+    entry.enqueued_at = None
+    entry.lease_expires_at = None
     entry.save()
 
 
@@ -154,41 +168,38 @@ def connection_pause(*, connection_id: int, reason: str) -> int:
     return held
 
 
-def connection_resume(*, connection_id: int) -> int:
-    """Resume a paused connection and release its held entries. Returns how many."""
-    now = timezone.now()
+def connection_resume(*, connection_id: int, actor: Any = None) -> int:
+    """Resume a paused connection and release its tenant's held entries. Returns how many.
+
+    Each held entry is decided again with the settings in force now (``operations``): one
+    held with settings since fixed (e.g. a specified PSA user from before a vendor switch)
+    is not retried as it was, which would only pause the connection again. What still fails
+    pauses again only if it is the connection's problem (see posting.py).
+    """
     with transaction.atomic():
         connection = PSAConnection.objects.select_for_update().get(pk=connection_id)
         connection.paused_at = None
         connection.pause_reason = ""
         connection.save(update_fields=["paused_at", "pause_reason", "updated_at"])
-        released = TimeEntry.objects.filter(
-            tenant_id=connection.tenant_id, status=Status.HELD
-        ).update(status=Status.PENDING, next_attempt_at=now, enqueued_at=None, updated_at=now)
-        transaction.on_commit(_enqueue_sweep)
-    logger.info("connection %s resumed; %s entries released", connection_id, released)
-    return released
-
-
-def entries_retry(*, entry_ids: list[int]) -> int:
-    """Staff asked to try failed entries again. Returns how many were released."""
-    now = timezone.now()
-    with transaction.atomic():
-        released = TimeEntry.objects.filter(pk__in=entry_ids, status=Status.FAILED).update(
-            status=Status.PENDING,
-            counted_attempts=0,
-            next_attempt_at=now,
-            enqueued_at=None,
-            updated_at=now,
+        released, redecided = held_entries_redecide(
+            tenant_id=connection.tenant_id,
+            actor=actor,
+            reason="The connection was resumed: held entries are decided again with the "
+            "current settings.",
         )
-        transaction.on_commit(_enqueue_sweep)
+        transaction.on_commit(sweep_enqueue)
+    logger.info(
+        "connection %s resumed; %s entries released (%s decided differently)",
+        connection_id,
+        released,
+        redecided,
+    )
     return released
 
 
-def _enqueue_sweep() -> None:
-    from django_q.tasks import async_task
-
-    async_task("timelogging.tasks.sweep_entries", task_name="sweep-entries", group="sweep")
+def entries_retry(*, entry_ids: list[int], actor: Any = None, reason: str = "") -> int:
+    """Staff asked to try entries again (``operations.entries_retry``). Returns how many."""
+    return operations.entries_retry(entry_ids=entry_ids, actor=actor, reason=reason).done
 
 
 # --- the sweep --------------------------------------------------------------------------------

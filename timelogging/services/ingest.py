@@ -26,7 +26,7 @@ from timelogging.models import (
     Tenant,
     TimeEntry,
 )
-from timelogging.services.decision import SettingsInForce, decide, entry_window
+from timelogging.services.decision import Decision, SettingsInForce, decide, entry_window
 
 NOTES_MAX_CHARS = 4000  # fits every supported PSA's notes field with room to spare
 
@@ -90,23 +90,10 @@ def _existing_run(*, tenant: Tenant, run_id: str, digest: str) -> AutomationRun 
 def _record(*, tenant: Tenant, data: dict[str, Any], digest: str) -> AutomationRun:
     client = _upsert_by_key(Client, tenant=tenant, ref=data["client"])
     automation = _upsert_by_key(Automation, tenant=tenant, ref=data["automation"])
-    # Only the tags that matter are loaded: the client's tags that are also "apply to" tags
-    # (one query, and only with "Based on Tag"). Their intersection decides the scope.
-    scope_tag_ids = (
-        _matching_scope_tag_ids(tenant=tenant, client=client)
-        if tenant.time_logging_enabled and tenant.apply_to == Tenant.ApplyTo.TAGS
-        else frozenset()
-    )
-    decision = decide(
-        settings=SettingsInForce(
-            enabled=tenant.time_logging_enabled,
-            apply_to=tenant.apply_to,
-            apply_tag_ids=scope_tag_ids,
-            log_as=tenant.log_as,
-        ),
-        client_tag_ids=scope_tag_ids,
-        automation_log_time=automation.log_time,
-        automation_minutes=automation.minutes,
+    decision = run_decision(
+        tenant=tenant,
+        client=client,
+        automation=automation,
         outcome=data["outcome"],
         started_at=data["started_at"],
         completed_at=data["completed_at"],
@@ -127,27 +114,70 @@ def _record(*, tenant: Tenant, data: dict[str, Any], digest: str) -> AutomationR
         skip_reason=decision.skip_reason,
     )
     if decision.log:
-        assert decision.minutes is not None
-        start, end = entry_window(started_at=run.started_at, minutes=decision.minutes)
-        specified = tenant.log_as == Tenant.LogAs.SPECIFIED
         entry = TimeEntry.objects.create(
             tenant=tenant,
             run=run,
-            log_as=tenant.log_as,
-            minutes=decision.minutes,
-            start=start,
-            end=end,
+            **entry_decided_fields(tenant=tenant, run=run, decision=decision),
             notes=entry_notes(run=run, automation=automation),
-            # The specified user is fixed by the settings in force now; the others are
-            # resolved against the PSA when posting.
-            psa_user_ref=tenant.specified_psa_user_ref if specified else "",
-            psa_user_name=tenant.specified_psa_user_name if specified else "",
             next_attempt_at=run.received_at,
             enqueued_at=run.received_at,
         )
         run.entry = entry
         entry_enqueue(entry_id=entry.pk)
     return run
+
+
+def run_decision(
+    *,
+    tenant: Tenant,
+    client: Client,
+    automation: Automation,
+    outcome: str,
+    started_at: dt.datetime,
+    completed_at: dt.datetime,
+) -> Decision:
+    """The decision for a run with the settings in force now (when it is reported, and when
+    staff or a resume decide it again: ``services/operations.py``)."""
+    # Only the tags that matter are loaded: the client's tags that are also "apply to" tags
+    # (one query, and only with "Based on Tag"). Their intersection decides the scope.
+    scope_tag_ids = (
+        _matching_scope_tag_ids(tenant=tenant, client=client)
+        if tenant.time_logging_enabled and tenant.apply_to == Tenant.ApplyTo.TAGS
+        else frozenset()
+    )
+    return decide(
+        settings=SettingsInForce(
+            enabled=tenant.time_logging_enabled,
+            apply_to=tenant.apply_to,
+            apply_tag_ids=scope_tag_ids,
+            log_as=tenant.log_as,
+        ),
+        client_tag_ids=scope_tag_ids,
+        automation_log_time=automation.log_time,
+        automation_minutes=automation.minutes,
+        outcome=outcome,
+        started_at=started_at,
+        completed_at=completed_at,
+    )
+
+
+def entry_decided_fields(
+    *, tenant: Tenant, run: AutomationRun, decision: Decision
+) -> dict[str, Any]:
+    """The entry's fields that a "log" decision sets: who (how), how long, the window."""
+    assert decision.log and decision.minutes is not None
+    start, end = entry_window(started_at=run.started_at, minutes=decision.minutes)
+    specified = tenant.log_as == Tenant.LogAs.SPECIFIED
+    return {
+        "log_as": tenant.log_as,
+        "minutes": decision.minutes,
+        "start": start,
+        "end": end,
+        # The specified user is fixed by the settings in force now; the others are resolved
+        # against the PSA when posting.
+        "psa_user_ref": tenant.specified_psa_user_ref if specified else "",
+        "psa_user_name": tenant.specified_psa_user_name if specified else "",
+    }
 
 
 ClientOrAutomation = TypeVar("ClientOrAutomation", Client, Automation)
@@ -206,3 +236,8 @@ def entry_enqueue(*, entry_id: int) -> None:
         task_name=f"post-entry-{entry_id}",
         group="post-time-entry",
     )
+
+
+def sweep_enqueue() -> None:
+    """Queue a sweep now (after staff released entries), instead of waiting for the schedule."""
+    async_task("timelogging.tasks.sweep_entries", task_name="sweep-entries", group="sweep")

@@ -26,6 +26,7 @@ from django.utils import timezone
 from psa.base import (
     ConfigurationError,
     EntryToPost,
+    ErrorClass,
     Exchange,
     PostResult,
     PSABackend,
@@ -36,13 +37,21 @@ from psa.base import (
     UnknownOutcomeError,
     UserError,
 )
-from timelogging.models import PostAttempt, PSAConnection, PSAUserMapping, Tenant, TimeEntry
+from timelogging.models import (
+    AttemptOutcome,
+    PostAttempt,
+    PSAConnection,
+    PSAUserMapping,
+    Tenant,
+    TimeEntry,
+)
 from timelogging.services.budget import BudgetExhausted
 from timelogging.services.connections import connection_budgeted_backend
 from timelogging.services.delivery import (
     entry_fail,
     entry_hold,
     entry_schedule_retry,
+    entry_wait,
     lease_seconds,
 )
 
@@ -139,7 +148,7 @@ def _claim(*, entry_id: int) -> tuple[TimeEntry, PSAConnection] | str:
         if connection is None:
             entry_fail(
                 entry=entry,
-                error_class="configuration",
+                error_class=ErrorClass.CONFIGURATION,
                 error="The tenant has no active PSA connection: add one under PSA connections, "
                 "then retry this entry.",
             )
@@ -165,12 +174,15 @@ def _claim(*, entry_id: int) -> tuple[TimeEntry, PSAConnection] | str:
         )
         if in_flight >= connection.max_concurrency:
             # The connection's concurrency is used up: come back in a moment, no attempt used.
-            entry.status = TimeEntry.Status.RETRY_WAIT
-            entry.next_attempt_at = now + dt.timedelta(seconds=1 + random.uniform(0, 2))
-            entry.enqueued_at = None
-            entry.save()
+            entry_wait(
+                entry=entry,
+                reason=TimeEntry.WaitReason.CONCURRENCY,
+                seconds=1 + random.uniform(0, 2),
+                attempt_claimed=False,
+            )
             return "deferred (connection busy)"
         entry.status = TimeEntry.Status.POSTING
+        entry.waiting_for = ""
         entry.attempts += 1  # counted before the try: a crash mid-post still counts
         entry.counted_attempts += 1
         entry.lease_expires_at = now + dt.timedelta(seconds=lease_seconds())
@@ -302,7 +314,7 @@ def _record_success(
         _record_attempt(
             entry=entry,
             started=started,
-            outcome="adopted" if result.adopted else "posted",
+            outcome=AttemptOutcome.ADOPTED if result.adopted else AttemptOutcome.POSTED,
             error="",
             backend=backend,
         )
@@ -312,6 +324,14 @@ def _record_success(
         "adopted" if result.adopted else "posted",
         result.psa_entry_id,
     )
+
+
+def _wait_reason(error: PSAError) -> str | None:
+    if isinstance(error, BudgetExhausted):
+        return TimeEntry.WaitReason.BUDGET
+    if isinstance(error, RetryableError) and error.status == 429:
+        return TimeEntry.WaitReason.RETRY_AFTER
+    return None
 
 
 def _specified_user_problem(error: UserError, *, entry: TimeEntry) -> ConfigurationError:
@@ -329,15 +349,19 @@ def _record_failure(
     *, entry: TimeEntry, error: PSAError, started: dt.datetime, backend: PSABackend | None
 ) -> None:
     """Decide what the failure means for the entry (see delivery.py), and keep the attempt."""
+    wait = _wait_reason(error)
+    if wait is not None:
+        # Not an attempt: piadesk's own budget stopped the request before it was sent, or the
+        # PSA asked to come back later without looking at it.
+        seconds = (error.retry_after or 1.0) + random.uniform(0, 1)
+        entry_wait(entry=entry, reason=wait, seconds=seconds, attempt_claimed=True)
+        logger.info("entry %s: %s", entry.pk, entry.wait_text)
+        return
     with transaction.atomic():
         _record_attempt(
             entry=entry, started=started, outcome=error.kind, error=error.message, backend=backend
         )
-        if isinstance(error, BudgetExhausted) or (
-            isinstance(error, RetryableError) and error.status == 429
-        ):
-            entry_schedule_retry(entry=entry, error=error, throttled=True)
-        elif isinstance(error, UnknownOutcomeError):
+        if isinstance(error, UnknownOutcomeError):
             entry_schedule_retry(entry=entry, error=error, unknown_outcome=True)
         elif isinstance(error, RetryableError):
             entry_schedule_retry(entry=entry, error=error)
