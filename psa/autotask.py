@@ -638,6 +638,15 @@ class AutotaskBackend(PSABackend):
             ref=ref, name=name or ref, email=str(resource.get("email") or ""), extra=extra
         )
 
+    def _is_api_user(self, resource: Mapping[str, Any]) -> bool:
+        """The API user's own resource (its user name is its e-mail): it cannot log time on
+        tickets (no service desk role, an API-only licence), so pickers leave it out."""
+        name = self.username.casefold()
+        return bool(name) and any(
+            str(resource.get(f) or "").strip().casefold() == name
+            for f in ("email", "email2", "email3", "userName")
+        )
+
     def _default_role_id(self, resource_id: int) -> int | None:
         filters = [
             {"op": "eq", "field": "resourceID", "value": resource_id},
@@ -712,7 +721,11 @@ class AutotaskBackend(PSABackend):
                 }
             )
         records = self._query("Resources", filters, pages=MAX_USERS // MAX_RECORDS)
-        users = [self._to_user(r) for r in records if ID_RE.fullmatch(str(r.get("id")))]
+        users = [
+            self._to_user(r)
+            for r in records
+            if ID_RE.fullmatch(str(r.get("id"))) and not self._is_api_user(r)
+        ]
         users = users[:MAX_USERS]
         return sorted(users, key=lambda u: (u.name.casefold(), u.ref))
 

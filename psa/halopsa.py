@@ -689,7 +689,8 @@ class HaloPSABackend(PSABackend):
         # Agent 1 is the "Unassigned" placeholder: never log time for it.
         if agent_id > UNASSIGNED_AGENT_ID:
             ref = str(agent_id)
-            assignee = PSAUser(ref=ref, name=str(body.get("agent_name") or ref))
+            # No name rather than the id posing as one (posting looks the name up).
+            assignee = PSAUser(ref=ref, name=str(body.get("agent_name") or ""))
         return Ticket(id=str(body.get("id")), assignee=assignee, extra={"agent_id": agent_id})
 
     # -- the write -----------------------------------------------------------------------------

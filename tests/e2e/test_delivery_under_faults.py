@@ -78,11 +78,21 @@ def tenant_on_faulty_sandbox(live_server, settings):
         drop_after_store_rate=0.05,
         error_after_store_rate=0.05,
     )
+    # 20 minutes per run: a run reported right after it started ends in the future, and
+    # ConnectWise needs its window moved back (see run_body).
+    tenant.automation_set.create(key="reset-password", name="Reset password", minutes=20)
     _, key = TenantAPIKey.objects.create_key(tenant=tenant, name="e2e")
     return tenant, key
 
 
+def recent(i: int) -> bool:
+    """One run in seven has just finished: its 20-minute window would end in the future."""
+    return i % 7 == 3
+
+
 def run_body(i: int, started: dt.datetime) -> dict:
+    if recent(i):
+        started = timezone.now().replace(microsecond=0) - dt.timedelta(minutes=2)
     return {
         "run_id": f"load-{i:04d}",
         "automation": {"key": "reset-password", "name": "Reset password"},
@@ -91,7 +101,7 @@ def run_body(i: int, started: dt.datetime) -> dict:
         "ticket_id": str(1001 + i % 3),
         "started_by": "john.doe@demo-msp.example",
         "started_at": started.isoformat(),
-        "completed_at": (started + dt.timedelta(minutes=3)).isoformat(),
+        "completed_at": (started + dt.timedelta(minutes=1)).isoformat(),
         "summary": f"Run {i}",
     }
 
@@ -156,10 +166,24 @@ def test_every_run_ends_final_and_logged_runs_appear_exactly_once(
     logged = runs.filter(decision="log")
     entries = TimeEntry.objects.filter(tenant=tenant).select_related("run")
     statuses = Counter(entries.values_list("status", flat=True))
-    stored = list(SandboxTimeEntry.objects.values_list("notes", flat=True))
+    stored_rows = list(SandboxTimeEntry.objects.values_list("notes", "time_start", "time_end"))
+    stored = [notes for notes, _, _ in stored_rows]
     per_run = Counter()
+    windows_differ = []
     for entry in entries:
-        per_run[entry.run_id] = sum(entry.run.reference_text in notes for notes in stored)
+        held = [(s, e) for notes, s, e in stored_rows if entry.run.reference_text in notes]
+        per_run[entry.run_id] = len(held)
+        # piadesk records the window the PSA holds, adopted entries included.
+        if held and held[0] != (entry.start, entry.end):
+            windows_differ.append((entry.run.run_id, (entry.start, entry.end), held[0]))
+    adopted_ids = set(
+        PostAttempt.objects.filter(outcome="adopted").values_list("entry_id", flat=True)
+    )
+    moved_back = {
+        e.pk
+        for e in entries
+        if e.end - e.start == dt.timedelta(minutes=20) and e.run.started_at != e.start
+    }
     duplicates = sum(n - 1 for n in per_run.values() if n > 1)
     missing = sum(1 for n in per_run.values() if n == 0)
     outcomes = Counter(PostAttempt.objects.values_list("outcome", flat=True))
@@ -170,7 +194,8 @@ def test_every_run_ends_final_and_logged_runs_appear_exactly_once(
         f"duplicates={duplicates} missing={missing} statuses={dict(statuses)} "
         f"attempts={attempts} retries={attempts - logged.count()} "
         f"adopted={outcomes.get('adopted', 0)} attempt_outcomes={dict(outcomes)} "
-        f"worker_kills={kills} submit_s={submitted:.1f} drain_s={drained:.1f}"
+        f"worker_kills={kills} submit_s={submitted:.1f} drain_s={drained:.1f} "
+        f"moved_back={len(moved_back)} adopted_moved_back={len(moved_back & adopted_ids)}"
     )
     assert runs.count() == RUNS
     assert entries.count() == logged.count() == RUNS - RUNS // 10
@@ -181,3 +206,9 @@ def test_every_run_ends_final_and_logged_runs_appear_exactly_once(
     # The faults really happened, and the look-before-repost path was exercised.
     assert outcomes.get("unknown_outcome", 0) > 0
     assert outcomes.get("adopted", 0) > 0
+    # Every entry (adopted ones included) records the window the sandbox stored, and runs
+    # whose window ConnectWise needed moved back are among them.
+    assert windows_differ == []
+    assert moved_back
+    if RUNS >= 300:
+        assert moved_back & adopted_ids

@@ -26,6 +26,7 @@ from psa.base import (
     ConfigurationError,
     ConnectionConfig,
     EntryToPost,
+    ErrorScope,
     FoundEntry,
     NotFoundError,
     PermanentError,
@@ -751,6 +752,13 @@ def test_list_users_without_search_is_all_active(api, backend):
     assert sent(api.calls[1])["filter"] == [{"op": "eq", "field": "isActive", "value": True}]
 
 
+def test_the_picker_leaves_out_the_api_user(api, backend):
+    # The API user (its user name is its e-mail) cannot log time on tickets.
+    api_user = {**resource(9, "API", "User"), "email": USER.upper()}
+    api.post(API + "Resources/query", json=page([resource(1, "Amy", "Adams"), api_user]))
+    assert [u.ref for u in backend.list_users()] == ["1"]
+
+
 def test_list_users_stops_after_ten_pages(api, backend):
     next_url = f"{API}Resources/query/next?paging=x"
     batch = [resource(i, "R", f"{i:04}") for i in range(500)]
@@ -914,3 +922,43 @@ def test_find_entry_reads_the_window_autotask_holds(api, backend):
     assert backend.find_entry("1001", "[piadesk run-1]") == FoundEntry(
         "2", start=at(13, 50), end=at(14, 10)
     )
+
+
+# --- whose problem (issue 11) -----------------------------------------------------------------
+WHOSE = [
+    # status, body, operation, impersonating, whose problem
+    (401, "", "read", False, ErrorScope.CONNECTION),
+    (500, WRONG_CODE, "create", False, ErrorScope.CONNECTION),
+    # Proxy Time Entry is a system setting: every resource's entries are refused.
+    (500, PROXY_REFUSAL, "create", False, ErrorScope.CONNECTION),
+    (500, MIDNIGHT, "create", False, ErrorScope.CONNECTION),
+    # One resource cannot be impersonated (licence, security level): that user's entries.
+    (500, PROXY_REFUSAL, "create", True, ErrorScope.USER),
+    (500, errors("resourceID 5 is not an active resource."), "create", False, ErrorScope.USER),
+    (500, BAD_ROLE, "create", False, ErrorScope.ENTRY),
+    (500, STRICT_ROLE, "create", False, ErrorScope.ENTRY),
+    (500, HOURS, "create", False, ErrorScope.ENTRY),
+    (404, "", "read", False, ErrorScope.ENTRY),
+    (429, "", "create", False, ErrorScope.PASSING),
+    (500, TIMEOUT, "create", False, ErrorScope.PASSING),
+    (503, "", "read", False, ErrorScope.PASSING),
+]
+
+
+@pytest.mark.parametrize(("status", "body", "operation", "impersonating", "whose"), WHOSE)
+def test_whose_problem(status, body, operation, impersonating, whose):
+    text = body if isinstance(body, str) else json.dumps(body)
+    response = Response(status, {}, text)
+    error = classify_response(response, operation=operation, impersonating=impersonating)
+    assert error.scope == whose
+
+
+@pytest.mark.parametrize(
+    "user", [PSAUser(ref="jdoe"), PSAUser(ref="29682886", extra={"default_role_id": None})]
+)
+def test_one_resources_set_up_is_that_users_problem(rsps, backend, user):
+    # Not a resource id (a mapping by hand), or no default role: refused before sending.
+    with pytest.raises(UserError) as exc:
+        backend.post_time_entry(make_entry(user=user))
+    assert exc.value.scope == ErrorScope.USER
+    assert not rsps.calls

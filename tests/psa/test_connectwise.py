@@ -17,6 +17,7 @@ from psa.base import (
     ConfigurationError,
     ConnectionConfig,
     EntryToPost,
+    ErrorScope,
     FoundEntry,
     NotFoundError,
     PermanentError,
@@ -606,3 +607,33 @@ def test_find_entry_reads_the_window_connectwise_holds(api, backend):
         start=dt.datetime(2026, 5, 1, 13, 50, tzinfo=dt.UTC),
         end=dt.datetime(2026, 5, 1, 14, 10, tzinfo=dt.UTC),
     )
+
+
+# --- whose problem (issue 11) -----------------------------------------------------------------
+MEMBER_REFUSED = {
+    "code": "InvalidObject",
+    "errors": [{"code": "InvalidMember", "field": "member", "message": "Member is inactive"}],
+}
+TIME_REFUSED = {
+    "code": "InvalidObject",
+    "errors": [{"code": "InvalidField", "field": "timeStart", "message": "timeStart is invalid"}],
+}
+WHOSE = [
+    # status, body, operation, whose problem
+    (401, "", "read", ErrorScope.CONNECTION),
+    (403, SECURITY, "create", ErrorScope.CONNECTION),
+    (302, "", "read", ErrorScope.CONNECTION),
+    (400, MEMBER_REFUSED, "create", ErrorScope.USER),
+    (400, TIME_REFUSED, "create", ErrorScope.ENTRY),
+    (404, "", "read", ErrorScope.ENTRY),
+    (429, "", "create", ErrorScope.PASSING),
+    (503, "", "read", ErrorScope.PASSING),
+    (500, "", "create", ErrorScope.PASSING),
+]
+
+
+@pytest.mark.parametrize(("status", "body", "operation", "whose"), WHOSE)
+def test_whose_problem(status, body, operation, whose):
+    text = body if isinstance(body, str) else json.dumps(body)
+    error = classify_response(Response(status, {}, text), operation=operation)
+    assert error.scope == whose

@@ -18,6 +18,7 @@ from psa.base import (
     ConfigurationError,
     ConnectionConfig,
     EntryToPost,
+    ErrorScope,
     FoundEntry,
     NotFoundError,
     PermanentError,
@@ -770,9 +771,10 @@ def test_get_ticket_with_an_agent(api, backend):
     )
 
 
-def test_get_ticket_agent_without_a_name_keeps_the_ref(api, backend):
+def test_get_ticket_agent_without_a_name_has_no_name(api, backend):
+    # Not the id posing as a name (issue 11): posting looks the name up.
     api.get(f"{API}/Tickets/1001", json={"id": 1001, "agent_id": 4})
-    assert backend.get_ticket("1001").assignee == PSAUser(ref="4", name="4")
+    assert backend.get_ticket("1001").assignee == PSAUser(ref="4", name="")
 
 
 @pytest.mark.parametrize(
@@ -932,3 +934,31 @@ def test_find_entry_reads_the_window_halo_holds(api, backend):
         start=dt.datetime(2026, 5, 1, 13, 50, tzinfo=dt.UTC),
         end=dt.datetime(2026, 5, 1, 14, 10, 0, 123456, tzinfo=dt.UTC),
     )
+
+
+# --- whose problem (issue 11) -----------------------------------------------------------------
+WHOSE = [
+    # status, body, operation, whose problem
+    (401, SHAPES["empty"], "read", ErrorScope.CONNECTION),
+    (403, SHAPES["message"], "create", ErrorScope.CONNECTION),
+    (400, '"Please choose a valid outcome."', "create", ErrorScope.CONNECTION),
+    (400, '"Invalid who_agentid: agent 42 is inactive."', "create", ErrorScope.USER),
+    (400, '"The agent does not exist."', "create", ErrorScope.USER),
+    (400, SHAPES["string"], "create", ErrorScope.ENTRY),
+    (404, SHAPES["empty"], "read", ErrorScope.ENTRY),
+    (429, SHAPES["empty"], "create", ErrorScope.PASSING),
+    (503, SHAPES["html"], "read", ErrorScope.PASSING),
+    (500, SHAPES["empty"], "create", ErrorScope.PASSING),
+]
+
+
+@pytest.mark.parametrize(("status", "body", "operation", "whose"), WHOSE)
+def test_whose_problem(status, body, operation, whose):
+    error = classify_response(Response(status, {}, body), operation=operation)
+    assert error.scope == whose
+
+
+def test_a_non_numeric_agent_is_one_users_problem(rsps, backend):
+    with pytest.raises(UserError) as exc:
+        backend.post_time_entry(make_entry(user=PSAUser(ref="jdoe")))
+    assert exc.value.scope == ErrorScope.USER

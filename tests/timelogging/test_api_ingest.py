@@ -352,3 +352,36 @@ def test_times_with_offsets_are_stored_in_utc(api, run_payload):
     assert response.status_code == 201
     run = AutomationRun.objects.get()
     assert run.started_at == now - dt.timedelta(hours=1)
+
+
+# --- integrity errors (issue 11) ----------------------------------------------------------------
+def _failing_record(message):
+    from django.db import IntegrityError
+
+    def record(**kwargs):
+        raise IntegrityError(message)
+
+    return record
+
+
+def test_only_the_run_id_race_answers_409(api, run_payload, monkeypatch):
+    from timelogging.services import ingest
+
+    race = (
+        "UNIQUE constraint failed: "
+        "timelogging_automationrun.tenant_id, timelogging_automationrun.run_id"
+    )
+    monkeypatch.setattr(ingest, "_record", _failing_record(race))
+    response = post(api, run_payload())
+    assert response.status_code == 409
+    assert "retry" in response.json()["detail"]
+
+
+def test_another_integrity_error_is_a_500_not_retry_it(api, run_payload, monkeypatch):
+    from timelogging.services import ingest
+
+    monkeypatch.setattr(ingest, "_record", _failing_record("NOT NULL constraint failed: x.y"))
+    api.raise_request_exception = False
+    response = post(api, run_payload())
+    assert response.status_code == 500
+    assert AutomationRun.objects.count() == 0

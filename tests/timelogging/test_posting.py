@@ -6,6 +6,7 @@ import datetime as dt
 import json
 
 import pytest
+import responses
 from django.utils import timezone
 
 from tests.factories import (
@@ -325,3 +326,32 @@ def test_an_unexpected_error_never_leaves_the_entry_posting(cw, connection, tena
     # It may have struck after sending: try again later, looking on the ticket first.
     assert (entry.status, entry.needs_lookup) == ("retry_wait", True)
     assert "surprise" in entry.error
+
+
+def test_the_assignee_is_recorded_by_name_not_by_id(tenant):
+    # Autotask names a ticket's assigned resource by id only: posting looks the name up
+    # (once, cached) instead of recording the id as the name.
+    PSAConnectionFactory(
+        tenant=tenant,
+        vendor="autotask",
+        settings={"api_username": "api@acme.example"},
+        secrets={"integration_code": "CODE", "secret": "s3cret"},
+    )
+    at = "https://webservices5.autotask.net/atservicesrest/v1.0/"
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.get(
+            "https://webservices.autotask.net/atservicesrest/v1.0/zoneInformation",
+            json={"zoneName": "5", "url": "https://webservices5.autotask.net/atservicesrest/"},
+        )
+        mock.get(
+            f"{at}Tickets/1001",
+            json={"item": {"id": 1001, "assignedResourceID": 7, "assignedResourceRoleID": 9}},
+        )
+        mock.get(
+            f"{at}Resources/7", json={"item": {"id": 7, "firstName": "Ann", "lastName": "Lee"}}
+        )
+        mock.post(f"{at}TimeEntries", json={"itemId": 55})
+        entry = make_entry(tenant, log_as="assignee")
+        assert post_time_entry(entry.pk) == "posted"
+    entry.refresh_from_db()
+    assert (entry.psa_user_ref, entry.psa_user_name) == ("7", "Ann Lee")

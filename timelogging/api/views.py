@@ -36,7 +36,7 @@ from timelogging.api.serializers import (
 from timelogging.exports import time_entries_csv_response
 from timelogging.models import AutomationRun, TimeEntry
 from timelogging.selectors import automation_runs_history, time_entries_history
-from timelogging.services.ingest import RunConflict, run_ingest
+from timelogging.services.ingest import RunConflict, RunRace, run_ingest
 
 UNAUTHORIZED = OpenApiResponse(ErrorSerializer, description="Missing, unknown or revoked API key.")
 INVALID_QUERY = OpenApiResponse(
@@ -93,6 +93,8 @@ class AutomationRunViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, views
                 {"detail": str(exc), "errors": {"run_id": [str(exc)]}},
                 status=status.HTTP_409_CONFLICT,
             )
+        except RunRace as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(
             RunSerializer(result.run).data,
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,

@@ -35,6 +35,10 @@ class RunConflict(Exception):
     """The run_id was already reported with different content."""
 
 
+class RunRace(Exception):
+    """A concurrent submission of the same run_id holds it: the client should retry."""
+
+
 @dataclass(frozen=True)
 class IngestResult:
     run: AutomationRun
@@ -68,13 +72,25 @@ def run_ingest(*, tenant: Tenant, data: dict[str, Any]) -> IngestResult:
     try:
         with transaction.atomic():
             run = _record(tenant=tenant, data=data, digest=digest)
-    except IntegrityError:
+    except IntegrityError as exc:
         # A concurrent submission of the same run_id committed first: answer with its run.
         existing = _existing_run(tenant=tenant, run_id=data["run_id"], digest=digest)
-        if existing is None:
-            raise
-        return IngestResult(existing, created=False)
+        if existing is not None:
+            return IngestResult(existing, created=False)
+        if _is_run_id_race(exc):
+            # The other submission is not visible (yet, or it rolled back): the client's retry
+            # will find it or record the run.
+            raise RunRace("A submission of the same run_id is in progress; retry it.") from exc
+        raise  # anything else is a bug: a 500, logged, never "retry it"
     return IngestResult(run, created=True)
+
+
+def _is_run_id_race(exc: IntegrityError) -> bool:
+    """The (tenant, run_id) unique constraint, as PostgreSQL and SQLite name it."""
+    text = str(exc)
+    return "run_unique_per_tenant" in text or (
+        "timelogging_automationrun.tenant_id, timelogging_automationrun.run_id" in text
+    )
 
 
 def _existing_run(*, tenant: Tenant, run_id: str, digest: str) -> AutomationRun | None:

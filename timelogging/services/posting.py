@@ -238,7 +238,7 @@ def psa_user_resolve(
                 f"Ticket #{ticket_id} has no assignee in {vendor}: assign it, or "
                 "choose another “Log time entries as” option."
             )
-        return ticket.assignee, ticket
+        return _named(ticket.assignee, connection=connection, backend=backend), ticket
 
     email = started_by
     mapping = PSAUserMapping.objects.filter(connection=connection, email=email).first()
@@ -262,6 +262,27 @@ def psa_user_resolve(
             },
         )
     return user, None
+
+
+NAME_CACHE_SECONDS = 3600
+
+
+def _named(user: PSAUser, *, connection: PSAConnection, backend: PSABackend) -> PSAUser:
+    """``user`` with its name: tickets name their assignee by id only (Autotask), so the
+    name is looked up (cached an hour) for the history. Best effort: a failed look-up leaves
+    the name empty, never the post undone."""
+    if user.name:
+        return user
+    key = f"piadesk:psa-user-name:{connection.pk}:{user.ref}"
+    name = backend.cache.get(key)
+    if name is None:
+        try:
+            name = backend.get_user(user.ref).name
+        except PSAError as exc:
+            logger.info("no name for PSA user %s: %s", user.ref, exc.message)
+            return user
+        backend.cache.set(key, name, NAME_CACHE_SECONDS)
+    return dataclasses.replace(user, name=name if name != user.ref else "")
 
 
 def _exchanges(backend: PSABackend | None) -> list[Exchange]:
@@ -303,7 +324,7 @@ def _record_success(
         entry.psa_entry_id = result.psa_entry_id
         if user.ref:
             entry.psa_user_ref = user.ref
-            entry.psa_user_name = user.name or user.ref
+            entry.psa_user_name = user.name  # never the id posing as a name
         entry.start, entry.end = result.start, result.end
         entry.posted_at = timezone.now()
         entry.needs_lookup = False
