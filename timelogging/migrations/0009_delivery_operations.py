@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('timelogging', '0007_roles'),
+        ('timelogging', '0008_staff_notices'),
     ]
 
     operations = [
