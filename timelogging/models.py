@@ -493,7 +493,9 @@ class RequestBudget(models.Model):
         return f"{self.used} requests since {self.window_start:%H:%M}"
 
 
-AttemptOutcome = models.TextChoices(
+# The functional API, so that every error class is an outcome without a second list (django-stubs
+# types only literal member lists, hence the ignore).
+AttemptOutcome = models.TextChoices(  # type: ignore[call-overload]
     "AttemptOutcome",
     [
         ("POSTED", ("posted", "Posted")),

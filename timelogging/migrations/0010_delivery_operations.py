@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('timelogging', '0008_staff_notices'),
+        ('timelogging', '0009_api_key_ids_are_prefixes'),
     ]
 
     operations = [
