@@ -493,9 +493,8 @@ class RequestBudget(models.Model):
         return f"{self.used} requests since {self.window_start:%H:%M}"
 
 
-# The functional API, so that every error class is an outcome without a second list (django-stubs
-# types only literal member lists, hence the ignore).
-AttemptOutcome = models.TextChoices(  # type: ignore[call-overload]
+# The functional API, so that every error class is an outcome without a second list.
+AttemptOutcome = models.TextChoices(  # type: ignore[call-overload]  # stubs type literal lists only
     "AttemptOutcome",
     [
         ("POSTED", ("posted", "Posted")),
