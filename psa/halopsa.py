@@ -72,6 +72,7 @@ from psa.base import (
     Ticket,
     UnknownOutcomeError,
     UserError,
+    parse_utc,
 )
 from psa.http import Response
 from psa.urls import address_error
@@ -126,19 +127,8 @@ def parse_halo_datetime(value: Any) -> dt.datetime | None:
     Halo writes datetimes without a zone suffix ("2026-05-01T14:00:00", sometimes with
     fractions); they are UTC. 1900-01-01 (or earlier) is Halo's "no date".
     """
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    # Python 3.11 parses up to 6 fractional digits; .NET writes up to 7.
-    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
-    try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    moment = moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
-    return None if moment.year <= 1900 else moment
+    moment = parse_utc(value)
+    return None if moment is None or moment.year <= 1900 else moment
 
 
 def build_action_payload(
