@@ -82,6 +82,40 @@ def test_demo_resumes_a_paused_connection():
 
 
 @pytest.mark.django_db
+def test_each_start_puts_the_demo_settings_back():
+    # Staff try the admin between two starts; the next start's printed curl must still log
+    # 20 minutes on ticket 1001 as John Doe for tagged Contoso.
+    demo()
+    tenant = Tenant.objects.get(name="Demo MSP")
+    tenant.time_logging_enabled = False
+    tenant.apply_to = Tenant.ApplyTo.NONE
+    tenant.log_as = Tenant.LogAs.SPECIFIED
+    tenant.specified_psa_user_ref = "42"
+    tenant.specified_psa_user_name = "Someone Else"
+    tenant.save()
+    tenant.apply_tags.clear()
+    contoso = tenant.client_set.get(key="contoso")
+    contoso.tags.clear()
+    tenant.client_set.get(key="fabrikam").tags.add(*tenant.tag_set.all())
+    tenant.automation_set.filter(key="reset-password").update(minutes=5, log_time=False)
+
+    demo()
+
+    tenant.refresh_from_db()
+    assert (tenant.time_logging_enabled, tenant.apply_to, tenant.log_as) == (
+        True,
+        Tenant.ApplyTo.TAGS,
+        Tenant.LogAs.STARTER,
+    )
+    assert (tenant.specified_psa_user_ref, tenant.specified_psa_user_name) == ("", "")
+    assert [t.name for t in tenant.apply_tags.all()] == ["Time Logging"]
+    assert [t.name for t in contoso.tags.all()] == ["Time Logging"]
+    assert not tenant.client_set.get(key="fabrikam").tags.filter(name="Time Logging").exists()
+    reset = tenant.automation_set.get(key="reset-password")
+    assert (reset.minutes, reset.log_time) == (20, True)
+
+
+@pytest.mark.django_db
 def test_autotask_demo_turns_proxy_time_entry_on():
     # The demo logs time as John Doe, not as the API user: Autotask needs Proxy Time Entry.
     demo("autotask")

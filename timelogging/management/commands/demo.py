@@ -4,6 +4,10 @@ Used by ``make run`` (``make run VENDOR=autotask``). ``--vendor`` picks the sand
 (ConnectWise, Autotask or HaloPSA): it is seeded and the demo tenant's active connection is
 pointed at it. Idempotent: run it again and it reuses the tenant, tags and connections, and
 issues a fresh API key (keys are shown only once, so the previous demo key is revoked).
+
+Each start also puts the demo tenant's settings back to the demo's (time logging on, tagged
+clients, log as the starter, Contoso tagged, "Reset password" at 20 minutes): staff trying the
+admin change them, and the curl printed at the next start must still do what it says.
 """
 
 from __future__ import annotations
@@ -79,27 +83,34 @@ class Command(BaseCommand):
             admin_user.set_password(ADMIN_PASSWORD)
             admin_user.save()
 
-        tenant, created = Tenant.objects.get_or_create(name=DEMO_TENANT)
+        tenant, _ = Tenant.objects.get_or_create(name=DEMO_TENANT)
         tag, _ = Tag.objects.get_or_create(tenant=tenant, name="Time Logging")
         Tag.objects.get_or_create(tenant=tenant, name="Ad-hoc")
-        if created:
-            tenant.time_logging_enabled = True
-            tenant.apply_to = Tenant.ApplyTo.TAGS
-            tenant.log_as = Tenant.LogAs.STARTER
-            tenant.save()
-            tenant.apply_tags.set([tag])
-        contoso, _ = Client.objects.get_or_create(
+        # The demo's settings on every start, whatever staff changed since (module docstring).
+        tenant.time_logging_enabled = True
+        tenant.apply_to = Tenant.ApplyTo.TAGS
+        tenant.log_as = Tenant.LogAs.STARTER
+        tenant.specified_psa_user_ref = ""
+        tenant.specified_psa_user_name = ""
+        tenant.save()
+        tenant.apply_tags.set([tag])
+        contoso, _ = Client.objects.update_or_create(
             tenant=tenant, key="contoso", defaults={"name": "Contoso Ltd"}
         )
         contoso.tags.add(tag)
-        Client.objects.get_or_create(
+        fabrikam, _ = Client.objects.update_or_create(
             tenant=tenant, key="fabrikam", defaults={"name": "Fabrikam (not tagged)"}
         )
-        Automation.objects.get_or_create(
-            tenant=tenant, key="reset-password", defaults={"name": "Reset password", "minutes": 20}
+        fabrikam.tags.remove(tag)
+        Automation.objects.update_or_create(
+            tenant=tenant,
+            key="reset-password",
+            defaults={"name": "Reset password", "log_time": True, "minutes": 20},
         )
-        Automation.objects.get_or_create(
-            tenant=tenant, key="disk-cleanup", defaults={"name": "Disk cleanup"}
+        Automation.objects.update_or_create(
+            tenant=tenant,
+            key="disk-cleanup",
+            defaults={"name": "Disk cleanup", "log_time": True, "minutes": None},
         )
 
         from timelogging.management.sandbox import (
