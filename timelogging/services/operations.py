@@ -22,6 +22,7 @@ still looks on the ticket before posting.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +59,7 @@ def _operable(entry_ids: list[int]) -> QuerySet[TimeEntry]:
 
 
 def _release(entry: TimeEntry) -> None:
+    """Back to the queue now, its attempt count afresh (``needs_lookup`` is kept)."""
     entry.status = Status.PENDING
     entry.counted_attempts = 0
     entry.next_attempt_at = timezone.now()
@@ -66,39 +68,62 @@ def _release(entry: TimeEntry) -> None:
     entry.waiting_for = ""
 
 
-def entries_retry(*, entry_ids: list[int], actor: Any = None, reason: str = "") -> OperationResult:
-    """Queue the entries for another try now. Recorded per entry."""
+def _discard(entry: TimeEntry, *, error: str) -> None:
+    """Never to be posted: out of the queue, ``error`` saying why."""
+    entry.status = Status.DISCARDED
+    entry.next_attempt_at = entry.enqueued_at = entry.lease_expires_at = None
+    entry.waiting_for = ""
+    entry.error = error
+
+
+def _operate(
+    entry_ids: list[int], operate: Callable[[TimeEntry], None], *, requeue: bool
+) -> OperationResult:
+    """``operate`` each operable entry of ``entry_ids`` (row-locked, in one transaction);
+    ``requeue``: queue a sweep after the commit, so that released entries go out now."""
     done = 0
     with transaction.atomic():
         for entry in _operable(entry_ids):
-            before = entry.status
-            _release(entry)
-            entry.save()
-            operation_record(
-                instance=entry,
-                actor=actor,
-                operation=Operation.RETRY,
-                reason=reason,
-                changes={"status": [before, entry.status]},
-            )
+            operate(entry)
             done += 1
-        if done:
+        if done and requeue:
             transaction.on_commit(sweep_enqueue)
     return OperationResult(done=done, skipped=len(set(entry_ids)) - done)
+
+
+def _record_status(
+    entry: TimeEntry, *, before: str, actor: Any, operation: Operation, reason: str
+) -> None:
+    entry.save()
+    operation_record(
+        instance=entry,
+        actor=actor,
+        operation=operation,
+        reason=reason,
+        changes={"status": [before, entry.status]},
+    )
+
+
+def entries_retry(*, entry_ids: list[int], actor: Any = None, reason: str = "") -> OperationResult:
+    """Queue the entries for another try now. Recorded per entry."""
+
+    def retry(entry: TimeEntry) -> None:
+        before = entry.status
+        _release(entry)
+        _record_status(entry, before=before, actor=actor, operation=Operation.RETRY, reason=reason)
+
+    return _operate(entry_ids, retry, requeue=True)
 
 
 def entries_redecide(
     *, entry_ids: list[int], actor: Any = None, reason: str = ""
 ) -> OperationResult:
     """Decide the entries' runs again with the settings in force now, and queue them."""
-    done = 0
-    with transaction.atomic():
-        for entry in _operable(entry_ids):
-            entry_redecide(entry=entry, actor=actor, reason=reason, always_record=True)
-            done += 1
-        if done:
-            transaction.on_commit(sweep_enqueue)
-    return OperationResult(done=done, skipped=len(set(entry_ids)) - done)
+
+    def redecide(entry: TimeEntry) -> None:
+        entry_redecide(entry=entry, actor=actor, reason=reason, always_record=True)
+
+    return _operate(entry_ids, redecide, requeue=True)
 
 
 def entries_discard(*, entry_ids: list[int], actor: Any = None, reason: str) -> OperationResult:
@@ -106,32 +131,23 @@ def entries_discard(*, entry_ids: list[int], actor: Any = None, reason: str) -> 
     reason = (reason or "").strip()
     if not reason:
         raise OperationRefused("Say why the entries are discarded: auditors read the reason.")
-    done = 0
-    with transaction.atomic():
-        for entry in _operable(entry_ids):
-            before = entry.status
-            who = getattr(actor, "get_username", lambda: "piadesk")()
-            note = f"Discarded by {who}: {reason}"
-            if entry.needs_lookup:
-                # Its last attempt may have reached the PSA: say where to look.
-                note += (
-                    f" (Its last attempt may have reached the PSA: look for "
-                    f"{entry.run.reference_text} on ticket {entry.run.ticket_id}.)"
-                )
-            entry.status = Status.DISCARDED
-            entry.next_attempt_at = entry.enqueued_at = entry.lease_expires_at = None
-            entry.waiting_for = ""
-            entry.error = note
-            entry.save()
-            operation_record(
-                instance=entry,
-                actor=actor,
-                operation=Operation.DISCARD,
-                reason=reason,
-                changes={"status": [before, entry.status]},
+    who = getattr(actor, "get_username", lambda: "piadesk")()
+
+    def discard(entry: TimeEntry) -> None:
+        before = entry.status
+        note = f"Discarded by {who}: {reason}"
+        if entry.needs_lookup:
+            # Its last attempt may have reached the PSA: say where to look.
+            note += (
+                f" (Its last attempt may have reached the PSA: look for "
+                f"{entry.run.reference_text} on ticket {entry.run.ticket_id}.)"
             )
-            done += 1
-    return OperationResult(done=done, skipped=len(set(entry_ids)) - done)
+        _discard(entry, error=note)
+        _record_status(
+            entry, before=before, actor=actor, operation=Operation.DISCARD, reason=reason
+        )
+
+    return _operate(entry_ids, discard, requeue=False)
 
 
 # --- re-deciding --------------------------------------------------------------------------
@@ -177,12 +193,10 @@ def entry_redecide(
         changes["skip_reason"] = [run.skip_reason, decision.skip_reason]
         run.decision, run.skip_reason = AutomationRun.Decision.SKIP, decision.skip_reason
         run.save(update_fields=["decision", "skip_reason"])
-        entry.status = Status.DISCARDED
-        entry.next_attempt_at = entry.enqueued_at = entry.lease_expires_at = None
-        entry.waiting_for = ""
-        entry.error = (
-            "Decided again with the current settings: not logged ("
-            f"{AutomationRun.SkipReason(decision.skip_reason).label})."
+        _discard(
+            entry,
+            error="Decided again with the current settings: not logged ("
+            f"{AutomationRun.SkipReason(decision.skip_reason).label}).",
         )
     changed = bool(changes)
     entry.save()
