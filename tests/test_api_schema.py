@@ -103,6 +103,22 @@ def test_ingest_contract_is_documented(schema):
     assert run["properties"]["entry"]["nullable"] is True
 
 
+def test_entry_waits_are_documented(schema):
+    components = schema["components"]["schemas"]
+    entry = components["TimeEntry"]["properties"]
+    history = components["TimeEntryHistory"]["properties"]
+    for props in (entry, history):
+        waiting = props["waiting_for"]
+        assert waiting["nullable"] is True
+        assert "wait" in waiting["description"]
+        values = set()
+        for choice in waiting["oneOf"]:
+            values.update(components[choice["$ref"].rsplit("/", 1)[1]]["enum"])
+        assert values == {"budget", "concurrency", "retry_after", None}
+        due = props["next_attempt_at"]
+        assert (due["type"], due["format"], due["nullable"]) == ("string", "date-time", True)
+
+
 def test_docs_page_renders_with_its_own_static_files(client):
     """Swagger UI comes from drf-spectacular-sidecar (our static files), not a CDN: the docs
     work on a machine without internet access."""

@@ -96,6 +96,8 @@ def test_entry_representation(api, tenant):
         "attempts": 1,
         "error_class": "",
         "error": None,
+        "waiting_for": None,
+        "next_attempt_at": None,
         "created_at": row["created_at"],
         "posted_at": row["posted_at"],
     }
@@ -103,6 +105,43 @@ def test_entry_representation(api, tenant):
     assert dt.datetime.fromisoformat(row["end"]) == entry.end
     assert dt.datetime.fromisoformat(row["created_at"]) == entry.created_at
     assert dt.datetime.fromisoformat(row["posted_at"]) == entry.posted_at
+
+
+def test_a_waiting_entry_says_what_it_waits_for_and_until_when(api, tenant):
+    """Waits are not attempts (issue 11): the automation service's developers see the wait
+    and when the next try is due, as staff do on the entry's page."""
+    due = timezone.now() + dt.timedelta(minutes=3)
+    entry_for(
+        tenant,
+        run__run_id="waiting",
+        status=TimeEntry.Status.RETRY_WAIT,
+        waiting_for=TimeEntry.WaitReason.BUDGET,
+        next_attempt_at=due,
+    )
+    entry_for(
+        tenant,
+        run__run_id="backing-off",
+        status=TimeEntry.Status.RETRY_WAIT,
+        next_attempt_at=due,
+        attempts=1,
+    )
+    # A wait left on an entry that is no longer open is not shown (nor its old due time).
+    entry_for(
+        tenant,
+        run__run_id="failed",
+        status=TimeEntry.Status.FAILED,
+        waiting_for=TimeEntry.WaitReason.BUDGET,
+        next_attempt_at=due,
+    )
+    rows = {row["run_id"]: row for row in api.get(ENTRIES).json()["results"]}
+    assert rows["waiting"]["waiting_for"] == "budget"
+    assert dt.datetime.fromisoformat(rows["waiting"]["next_attempt_at"]) == due
+    assert rows["backing-off"]["waiting_for"] is None
+    assert dt.datetime.fromisoformat(rows["backing-off"]["next_attempt_at"]) == due
+    assert (rows["failed"]["waiting_for"], rows["failed"]["next_attempt_at"]) == (None, None)
+    # The run's own answer carries the same entry fields.
+    run = api.get("/api/v1/automation-runs/waiting/").json()
+    assert run["entry"]["waiting_for"] == "budget"
 
 
 def test_entries_are_newest_first_and_only_the_keys_tenant(api, tenant):

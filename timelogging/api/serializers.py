@@ -155,6 +155,17 @@ class TimeEntrySerializer(serializers.ModelSerializer):
         help_text="The PSA user the entry is logged as, once resolved."
     )
     error = serializers.SerializerMethodField(help_text="What the PSA said when posting failed.")
+    waiting_for = serializers.SerializerMethodField(
+        help_text="What an entry not yet posted waits for, without an attempt: piadesk's "
+        "request budget for the connection (budget), a free posting slot on it (concurrency), "
+        "or the PSA's Retry-After (retry_after); null when it is not waiting. Waits never "
+        "count as attempts nor fail an entry."
+    )
+    next_attempt_at = serializers.SerializerMethodField(
+        help_text="When the next try is due (the end of a wait, or of the backoff after a "
+        "failed attempt); null when the entry is not queued (posted, failed, held, "
+        "discarded, or being posted)."
+    )
 
     class Meta:
         model = TimeEntry
@@ -169,6 +180,8 @@ class TimeEntrySerializer(serializers.ModelSerializer):
             "attempts",
             "error_class",
             "error",
+            "waiting_for",
+            "next_attempt_at",
             "posted_at",
         ]
 
@@ -183,6 +196,20 @@ class TimeEntrySerializer(serializers.ModelSerializer):
     @extend_schema_field({"type": "string", "nullable": True})
     def get_error(self, entry: TimeEntry) -> str | None:
         return entry.error or None
+
+    @extend_schema_field(
+        {"type": "string", "enum": [*TimeEntry.WaitReason.values, None], "nullable": True}
+    )
+    def get_waiting_for(self, entry: TimeEntry) -> str | None:
+        # The same rule as the entry's page (TimeEntry.wait_text): a wait left on an entry
+        # that is no longer queued is not one.
+        return entry.waiting_for if entry.wait_text else None
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_next_attempt_at(self, entry: TimeEntry) -> str | None:
+        if entry.status not in TimeEntry.OPEN_STATUSES or entry.next_attempt_at is None:
+            return None
+        return serializers.DateTimeField().to_representation(entry.next_attempt_at)
 
 
 class RunSerializer(serializers.ModelSerializer):
@@ -274,6 +301,8 @@ class TimeEntryHistorySerializer(TimeEntrySerializer):
             "attempts",
             "error_class",
             "error",
+            "waiting_for",
+            "next_attempt_at",
             "created_at",
             "posted_at",
         ]
