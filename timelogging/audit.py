@@ -178,6 +178,16 @@ class Operation(TextChoices):
     DISCARD = "discard", "Discarded"
 
 
+def recorded_models() -> list[type[Model]]:
+    """Every model the history has rows for: those whose changes django-auditlog records
+    (``register`` above) and those whose operations ``operation_record`` records (time
+    entries: retry, re-decide, discard)."""
+    from timelogging.models import TimeEntry
+
+    models = list(auditlog.get_models())
+    return models if TimeEntry in models else [*models, TimeEntry]
+
+
 def operation_record(
     *, instance: Model, actor: Any, operation: Operation, reason: str, changes: dict[str, Any]
 ) -> Any:

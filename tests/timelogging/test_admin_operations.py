@@ -183,3 +183,19 @@ def test_another_tenants_entry_cannot_be_operated(client, tenant):
     client.post(operate, {"operation": "discard", "reason": "x"})
     other.refresh_from_db()
     assert other.status == "failed"
+
+
+def test_history_filters_operations_on_time_entries(admin_client, tenant):
+    """Retry, Re-decide and Discard are recorded on time entries: the history's "what"
+    filter offers them, and choosing it lists only those rows."""
+    held = entry(tenant, status="held")
+    url = reverse("admin:timelogging_timeentry_changelist")
+    admin_client.post(url, {"action": "retry_entries", "_selected_action": [held.pk]})
+    PSAConnectionFactory(tenant=tenant)  # a change of another kind, left out by the filter
+    history = reverse("admin:timelogging_configchange_changelist")
+    page = admin_client.get(history)
+    assert "?model=timeentry" in page.content.decode()
+    filtered = admin_client.get(history, {"model": "timeentry"})
+    rows = filtered.context["cl"].result_list
+    assert [(r.content_type.model, r.object_id) for r in rows] == [("timeentry", held.pk)]
+    assert "Retried" in filtered.content.decode()

@@ -8,7 +8,6 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from auditlog.registry import auditlog
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
@@ -21,7 +20,7 @@ from django.utils.text import capfirst
 from timelogging.admin.base import ReadOnlyAdminMixin, TenantIsolationMixin, visible_tenant_ids
 from timelogging.admin.filters import DateRangeFilter, TenantFilter, selected_tenant_id
 from timelogging.admin.paging import HistoryListMixin
-from timelogging.audit import EMPTY, change_lines
+from timelogging.audit import EMPTY, change_lines, recorded_models
 from timelogging.models import ConfigChange
 
 SYSTEM = "system"
@@ -36,11 +35,12 @@ ACTION_LABELS = {
 
 @cache
 def _recorded_models() -> list[tuple[str, str, int]]:
-    """(model name, label, content type id) of every model whose changes are recorded."""
-    models = sorted(auditlog.get_models(), key=lambda m: str(m._meta.verbose_name_plural))
+    """(model name, label, content type id) of every model whose changes or operations are
+    recorded."""
+    models = sorted(recorded_models(), key=lambda m: str(m._meta.verbose_name_plural))
     types = ContentType.objects.get_for_models(*models)
     return [
-        (m._meta.model_name, capfirst(str(m._meta.verbose_name_plural)), types[m].pk)
+        (str(m._meta.model_name), capfirst(str(m._meta.verbose_name_plural)), types[m].pk)
         for m in models
     ]
 
