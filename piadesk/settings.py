@@ -322,8 +322,15 @@ PIADESK_MAX_ENTRY_AGE_HOURS = env_int("PIADESK_MAX_ENTRY_AGE_HOURS", 72)
 # An entry still "posting" after this long was abandoned by a worker that died: longer than the
 # task timeout, so that the cluster has killed any worker still holding it.
 PIADESK_POSTING_LEASE_SECONDS = env_int("PIADESK_POSTING_LEASE_SECONDS", Q_CLUSTER["timeout"] + 30)
-# How often the sweep (re-)enqueues due entries and rescues abandoned ones.
+# How often the sweep (re-)enqueues due entries and rescues abandoned ones: applied to its
+# django-q2 schedule after migrate and when a qcluster worker starts
+# (timelogging.services.delivery.sweep_schedule_sync).
 PIADESK_SWEEP_MINUTES = env_int("PIADESK_SWEEP_MINUTES", 1)
+if PIADESK_SWEEP_MINUTES < 1:
+    raise ImproperlyConfigured(
+        f"PIADESK_SWEEP_MINUTES must be a whole number of minutes, 1 or more; got "
+        f"{PIADESK_SWEEP_MINUTES}"
+    )
 
 # --- Staff notices (timelogging/services/notices.py) ------------------------------------------
 # E-mail from EMAIL_URL (dj-email-url): smtp://user:password@host:587/?tls=True (user and

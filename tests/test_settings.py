@@ -83,3 +83,16 @@ def test_email_url_configures_the_email_backend(monkeypatch):
     finally:
         monkeypatch.undo()
         importlib.reload(piadesk_settings)
+
+
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_sweep_minutes_below_one_is_refused(monkeypatch, value):
+    import piadesk.settings as piadesk_settings
+
+    monkeypatch.setenv("PIADESK_SWEEP_MINUTES", value)
+    try:
+        with pytest.raises(ImproperlyConfigured, match="PIADESK_SWEEP_MINUTES"):
+            importlib.reload(piadesk_settings)
+    finally:
+        monkeypatch.undo()
+        importlib.reload(piadesk_settings)

@@ -20,3 +20,12 @@ class TimeloggingConfig(AppConfig):
         from piadesk.ops.heartbeat import ensure_cluster_status_table
 
         post_migrate.connect(ensure_cluster_status_table, sender=self)
+
+        # PIADESK_SWEEP_MINUTES: the sweep's schedule (a row created by migration 0003) is
+        # brought in line after each migrate and whenever a qcluster worker starts.
+        from django_q.signals import post_spawn
+
+        from timelogging.services.delivery import sweep_schedule_sync
+
+        post_migrate.connect(sweep_schedule_sync, sender=self, dispatch_uid="sweep_schedule")
+        post_spawn.connect(sweep_schedule_sync, dispatch_uid="sweep_schedule")

@@ -245,6 +245,50 @@ def entries_sweep(*, limit: int = 2000, now: dt.datetime | None = None) -> Sweep
     return SweepResult(rescued=rescued, enqueued=enqueued)
 
 
+# --- the sweep's schedule ---------------------------------------------------------------------
+# The django-q2 schedule migration 0003 creates (migrations keep their own copy of the name).
+SWEEP_SCHEDULE = "piadesk sweep"
+SWEEP_TASK = "timelogging.tasks.sweep_entries"
+
+
+def sweep_schedule_sync(**_signal: Any) -> bool:
+    """Make the sweep's schedule run every ``PIADESK_SWEEP_MINUTES`` (and exist: delivery
+    needs it). Returns whether it wrote anything.
+
+    Called after ``migrate`` and when a qcluster worker starts (``timelogging.apps``): the
+    worker's environment is the one the setting is read from, so a changed setting takes
+    effect with the restarted worker. A shorter interval also brings the next run forward,
+    instead of waiting out the old one. Idempotent and cheap (one read when in line).
+    """
+    from django_q.models import Schedule
+
+    minutes = settings.PIADESK_SWEEP_MINUTES
+    now = timezone.now()
+    with transaction.atomic():
+        schedule = Schedule.objects.select_for_update().filter(name=SWEEP_SCHEDULE).first()
+        if schedule is None:
+            Schedule.objects.create(
+                name=SWEEP_SCHEDULE,
+                func=SWEEP_TASK,
+                schedule_type=Schedule.MINUTES,
+                minutes=minutes,
+                repeats=-1,
+                next_run=now,
+            )
+            logger.warning("the sweep's schedule was missing: created, every %s min", minutes)
+            return True
+        if schedule.minutes == minutes and schedule.schedule_type == Schedule.MINUTES:
+            return False
+        schedule.schedule_type = Schedule.MINUTES
+        schedule.minutes = minutes
+        soonest = now + dt.timedelta(minutes=minutes)
+        if schedule.next_run is None or schedule.next_run > soonest:
+            schedule.next_run = soonest
+        schedule.save(update_fields=["schedule_type", "minutes", "next_run"])
+    logger.info("the sweep now runs every %s min (PIADESK_SWEEP_MINUTES)", minutes)
+    return True
+
+
 # --- the queue, for staff ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class QueueStats:
