@@ -1,13 +1,13 @@
 from django.conf import settings
-from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from piadesk.ops.health import healthz_view
 from piadesk.ops.metrics import metrics_view
+from timelogging.admin import admin_site
 
 urlpatterns = [
-    path("admin/", admin.site.urls),
+    path("admin/", admin_site.urls),
     path("healthz", healthz_view, name="healthz"),
     path("metrics", metrics_view, name="metrics"),
     path("api/v1/", include("timelogging.api.urls")),

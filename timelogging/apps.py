@@ -16,6 +16,11 @@ class TimeloggingConfig(AppConfig):
 
         register_models()
 
+        # The admin site and its pages (Django's admin runs without autodiscovery, see
+        # timelogging/admin/site.py): registered at start, so that the admin's system checks
+        # see them even before the first request loads the URLs.
+        import timelogging.admin  # noqa: F401
+
         # The table of the worker clusters' heartbeats (a database cache, not a model).
         from piadesk.ops.heartbeat import ensure_cluster_status_table
 

@@ -13,7 +13,7 @@ from django.contrib.admin.widgets import AdminRadioSelect
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import QuerySet
 
-from psa.base import ConfigField, NotFoundError, PSAError
+from psa.base import ConfigField
 from psa.registry import BACKENDS, backend_class, vendor_choices
 from timelogging.crypto import SecretsUnavailable
 from timelogging.models import (
@@ -25,8 +25,7 @@ from timelogging.models import (
     Tag,
     Tenant,
 )
-from timelogging.services.connections import connection_validate, lookup_error_message
-from timelogging.services.psa_users import psa_user_check
+from timelogging.services.connections import connection_validate
 
 TAGS_REQUIRED = "Choose at least one tag, or pick “All Clients”."
 PSA_USER_REQUIRED = "Choose the PSA user to log time as."
@@ -86,45 +85,6 @@ def _minutes_field() -> forms.IntegerField:
     )
 
 
-def check_psa_user(
-    form: forms.ModelForm,
-    *,
-    connection: PSAConnection | None,
-    ref_field: str,
-    name_field: str,
-) -> None:
-    """Check that the PSA user typed or picked in ``ref_field`` exists in the PSA.
-
-    Unknown to the PSA: an error on the field. The PSA cannot be asked (outage, credentials):
-    saved anyway with a warning in ``form.psa_warnings``, because staff must not be blocked
-    by a PSA outage from changing their settings (posting reports a wrong user later). Found:
-    an empty name field is filled with the PSA's name for the user.
-
-    The admin makes the look-up before its transaction opens and hands the outcome over in
-    ``form.psa_user_checks`` (``{(connection id, ref): outcome}``, see
-    ``admin/psa_tools.PSAUserCheckAdminMixin``); without it the look-up is made here.
-    """
-    ref = form.cleaned_data.get(ref_field)
-    if connection is None or not ref or ref_field in form.errors:
-        return
-    vendor = connection.vendor_label
-    outcome = getattr(form, "psa_user_checks", {}).get((connection.pk, ref))
-    if outcome is None:
-        outcome = psa_user_check(connection=connection, ref=ref)
-    if isinstance(outcome, NotFoundError):
-        form.add_error(
-            ref_field, f"No such user in {vendor}: “{ref}”. Choose one of the {vendor} users."
-        )
-    elif isinstance(outcome, PSAError):
-        said = lookup_error_message(connection=connection, error=outcome)
-        form.psa_warnings.append(  # type: ignore[attr-defined]  # the forms that call this have it
-            f"{vendor} could not be asked whether user “{ref}” exists, so it was saved "
-            f"without that check. {said}"
-        )
-    elif not form.cleaned_data.get(name_field) and outcome.name:
-        form.cleaned_data[name_field] = outcome.name
-
-
 # --- tenant settings ------------------------------------------------------------------------
 def _to_bool(value: Any) -> bool:
     return value in (True, "True", "true", "1", 1)
@@ -169,7 +129,6 @@ class TenantSettingsForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.psa_warnings: list[str] = []
         if "apply_tags" not in self.fields:
             # Viewed without the right to change (auditors): the admin shows every field
             # read-only and the form has none of them to set up.
@@ -200,24 +159,20 @@ class TenantSettingsForm(forms.ModelForm):
             "specified_psa_user_ref"
         ):
             self.add_error("specified_psa_user_ref", PSA_USER_REQUIRED)
-        elif cleaned.get("log_as") == Tenant.LogAs.SPECIFIED and (
-            self.instance.pk is None
-            or {"log_as", "specified_psa_user_ref"} & set(self.changed_data)
-        ):
-            # Checked when chosen, not on every save: an unrelated change (a tag) must not
-            # call the PSA, nor warn about an outage.
-            check_psa_user(
-                self,
-                connection=self._active_connection(),
-                ref_field="specified_psa_user_ref",
-                name_field="specified_psa_user_name",
-            )
         return cleaned
 
-    def _active_connection(self) -> PSAConnection | None:
-        if self.instance.pk is None:
-            return None  # a new tenant has no connection yet
-        return PSAConnection.objects.filter(tenant_id=self.instance.pk, is_active=True).first()
+    def psa_user_to_check(self) -> str | None:
+        """The specified PSA user, when this save chooses one (not on every save: an unrelated
+        change, a tag, must not call the PSA nor warn about an outage). Validation never asks
+        the PSA: the admin asks after saving (``admin/psa_tools.py``)."""
+        cleaned = self.cleaned_data
+        if cleaned.get("log_as") != Tenant.LogAs.SPECIFIED:
+            return None
+        if self.instance.pk is not None and not (
+            {"log_as", "specified_psa_user_ref"} & set(self.changed_data)
+        ):
+            return None
+        return cleaned.get("specified_psa_user_ref") or None
 
 
 class AutomationTimeForm(forms.ModelForm):
@@ -586,21 +541,14 @@ class PSAUserMappingForm(ScopedModelForm):
         fields = ["connection", "email", "psa_user_ref", "psa_user_name"]
         labels = {"psa_user_name": "PSA user's name"}
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.psa_warnings: list[str] = []
-
     def clean_email(self) -> str:
         return self.cleaned_data["email"].strip().lower()
 
-    def clean(self) -> dict[str, Any]:
-        super().clean()
-        cleaned = self.cleaned_data  # what every clean() here returns (Django's stubs: maybe None)
-        if self.instance.pk is None or {"connection", "psa_user_ref"} & set(self.changed_data):
-            connection = cleaned.get("connection") or (
-                self.instance.connection if self.instance.connection_id else None
-            )
-            check_psa_user(
-                self, connection=connection, ref_field="psa_user_ref", name_field="psa_user_name"
-            )
-        return cleaned
+    def psa_user_to_check(self) -> str | None:
+        """The PSA user of a new mapping or a changed one (asked of the PSA after saving,
+        ``admin/psa_tools.py``; validation never calls the PSA)."""
+        if self.instance.pk is not None and not (
+            {"connection", "psa_user_ref"} & set(self.changed_data)
+        ):
+            return None
+        return self.cleaned_data.get("psa_user_ref") or None

@@ -16,7 +16,54 @@ from django.db.models import Count, DateField, Max, QuerySet, Sum
 from django.db.models.functions import TruncMonth, TruncWeek
 from django.utils import timezone
 
-from timelogging.models import Automation, AutomationRun, Client, Tenant, TimeEntry
+from timelogging.models import (
+    Automation,
+    AutomationRun,
+    Client,
+    StaffProfile,
+    TenantAPIKey,
+    TimeEntry,
+)
+
+# --- who sees which tenants -------------------------------------------------------------------
+_VISIBLE_CACHE = "_piadesk_visible_tenant_ids"
+
+
+def visible_tenant_ids(who: Any) -> list[int] | None:
+    """The tenants ``who`` may see: the one rule for the admin, the reports and the API.
+
+    ``None`` means every tenant (active superusers); otherwise a list: a person's
+    ``StaffProfile`` tenant (MSP staff and auditors), an API key's own tenant (the automation
+    service), or nothing (anyone else, anonymous users included). A person's answer is kept on
+    the user object, which lives for one request: one query per page, however many filters,
+    choices and querysets ask.
+    """
+    if isinstance(who, TenantAPIKey):
+        return [] if who.revoked else [who.tenant_id]
+    if who is None or not getattr(who, "is_authenticated", False) or not who.is_active:
+        return []
+    if who.is_superuser:
+        return None
+    cached = getattr(who, _VISIBLE_CACHE, None)
+    if cached is None:
+        cached = list(
+            StaffProfile.objects.filter(user_id=who.pk).values_list("tenant_id", flat=True)
+        )
+        setattr(who, _VISIBLE_CACHE, cached)
+    return list(cached)
+
+
+def scope_to_tenants(
+    queryset: QuerySet[Any], tenant_ids: list[int] | None, path: str = "tenant"
+) -> QuerySet[Any]:
+    """``queryset`` narrowed to ``tenant_ids`` (``None``: unchanged; empty: no rows).
+    ``path`` is how the rows name their tenant ("pk" for tenants themselves)."""
+    if tenant_ids is None:
+        return queryset
+    if not tenant_ids:
+        return queryset.none()
+    return queryset.filter(**{f"{path}__in": tenant_ids})
+
 
 # What a time entry's history row shows: the run it logs (run id, ticket, reference), the
 # run's client and automation (keys and names), and the tenant (the CSV's first column).
@@ -25,19 +72,21 @@ TIME_ENTRY_HISTORY_RELATED = ("tenant", "run", "run__client", "run__automation")
 RUN_HISTORY_RELATED = ("client", "automation", "entry")
 
 
-def time_entries_history(*, tenant: Tenant) -> QuerySet[TimeEntry]:
-    """A tenant's time entries, newest first, ordered as ``Index(tenant, -created_at, -id)``."""
+def time_entries_history(*, tenant_ids: list[int] | None) -> QuerySet[TimeEntry]:
+    """The time entries of the tenants given (``visible_tenant_ids``), newest first, ordered
+    as ``Index(tenant, -created_at, -id)``."""
     return (
-        TimeEntry.objects.filter(tenant=tenant)
+        scope_to_tenants(TimeEntry.objects.all(), tenant_ids)
         .select_related(*TIME_ENTRY_HISTORY_RELATED)
         .order_by("-created_at", "-id")
     )
 
 
-def automation_runs_history(*, tenant: Tenant) -> QuerySet[AutomationRun]:
-    """A tenant's runs, newest first, ordered as ``Index(tenant, -received_at, -id)``."""
+def automation_runs_history(*, tenant_ids: list[int] | None) -> QuerySet[AutomationRun]:
+    """The runs of the tenants given (``visible_tenant_ids``), newest first, ordered as
+    ``Index(tenant, -received_at, -id)``."""
     return (
-        AutomationRun.objects.filter(tenant=tenant)
+        scope_to_tenants(AutomationRun.objects.all(), tenant_ids)
         .select_related(*RUN_HISTORY_RELATED)
         .order_by("-received_at", "-id")
     )

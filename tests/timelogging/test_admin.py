@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib import admin
 from rest_framework_api_key.models import APIKey
 
 from tests.factories import PSAConnectionFactory, TimeEntryFactory
 from tests.timelogging.admin_support import admin_url
 from timelogging import models
+from timelogging.admin import admin_site
 
 pytestmark = pytest.mark.django_db
 
@@ -28,16 +28,16 @@ READ_ONLY = (models.AutomationRun, models.TimeEntry, models.ConfigChange)
 
 
 def test_site_title(admin_client):
-    assert admin.site.site_header == "piadesk administration"
+    assert admin_site.site_header == "piadesk administration"
     response = admin_client.get("/admin/")
     assert "piadesk administration" in response.content.decode()
 
 
 def test_models_are_registered_with_their_admins():
     for model, name in REGISTERED.items():
-        assert type(admin.site.get_model_admin(model)).__name__ == name
+        assert type(admin_site.get_model_admin(model)).__name__ == name
     # The library's tenant-less key model authenticates nothing here.
-    assert not admin.site.is_registered(APIKey)
+    assert not admin_site.is_registered(APIKey)
 
 
 @pytest.mark.parametrize("model", list(REGISTERED), ids=lambda m: m.__name__)

@@ -72,7 +72,7 @@ def test_queue_page_shows_counts_oldest_and_failures(admin_client, tenant):
     entry(tenant, status="failed", error_class="unresolved")
     entry(tenant, status="held", error_class="configuration")
     PSAConnection.objects.update(paused_at="2026-01-01T00:00:00Z", pause_reason="401 keys")
-    response = admin_client.get(reverse("admin:timelogging_timeentry_queue"))
+    response = admin_client.get(reverse("admin:delivery_queue"))
     assert response.status_code == 200
     statuses = {label: count for label, _, count in response.context["statuses"]}
     assert statuses["Pending"] == 1

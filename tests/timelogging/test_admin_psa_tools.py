@@ -23,7 +23,6 @@ from tests.psa.conftest import FakeCache
 from tests.timelogging.admin_support import (
     admin_url,
     changeform_data,
-    form_errors,
     messages_text,
 )
 from tests.timelogging.psa_mocks import API, SITE, calls_to, connectwise, member
@@ -488,16 +487,22 @@ def test_specified_user_known_to_the_psa_is_saved_with_its_name(admin_client, te
     assert not [m for m in response.context["messages"] if m.level == WARNING]
 
 
-def test_specified_user_unknown_to_the_psa_is_a_field_error(admin_client, tenant, connection):
-    with connectwise(*MEMBERS):
+def test_specified_user_unknown_to_the_psa_is_saved_with_a_warning(
+    admin_client, tenant, connection
+):
+    # Validation never asks the PSA (the picker offers only users it knows): a user typed by
+    # hand is saved, and the PSA's answer, asked once the save has committed, is a warning.
+    with connectwise(*MEMBERS) as psa:
         response = post_settings(admin_client, tenant, **SPECIFIED, specified_psa_user_ref="ghost")
-    assert form_errors(response) == {
-        "specified_psa_user_ref": [
-            "No such user in ConnectWise PSA: “ghost”. Choose one of the ConnectWise PSA users."
-        ]
-    }
+        assert len(calls_to(psa, "system/members")) == 1
+    assert response.redirect_chain  # saved: no form shown again
     tenant.refresh_from_db()
-    assert tenant.log_as == "starter"
+    assert (tenant.log_as, tenant.specified_psa_user_ref) == ("specified", "ghost")
+    [warning] = [str(m) for m in response.context["messages"] if m.level == WARNING]
+    assert warning == (
+        "Saved, but ConnectWise PSA has no user “ghost”: entries logged as this user will fail "
+        "until you choose one of the ConnectWise PSA users (the picker lists them)."
+    )
 
 
 def test_specified_user_is_saved_with_a_warning_when_the_psa_is_down(
@@ -536,7 +541,7 @@ def test_specified_user_without_a_connection_is_saved_unchecked(admin_client, te
     assert any("No PSA connection is active yet" in m for m in messages_text(response))
 
 
-def test_autotask_ref_that_is_no_resource_id_is_a_field_error(admin_client, tenant):
+def test_autotask_ref_that_is_no_resource_id_is_saved_with_a_warning(admin_client, tenant):
     PSAConnectionFactory(
         tenant=tenant,
         vendor="autotask",
@@ -547,8 +552,8 @@ def test_autotask_ref_that_is_no_resource_id_is_a_field_error(admin_client, tena
     with connectwise() as psa:
         response = post_settings(admin_client, tenant, **SPECIFIED, specified_psa_user_ref="jdoe")
     assert not psa.calls
-    assert form_errors(response)["specified_psa_user_ref"][0].startswith(
-        "No such user in Autotask: “jdoe”."
+    assert any(
+        m.startswith("Saved, but Autotask has no user “jdoe”") for m in messages_text(response)
     )
 
 
@@ -560,11 +565,14 @@ def add_mapping(admin_client, connection, **data):
     )
 
 
-def test_mapping_to_an_unknown_psa_user_is_refused(admin_client, connection):
+def test_mapping_to_an_unknown_psa_user_is_saved_with_a_warning(admin_client, connection):
     with connectwise(*MEMBERS):
         response = add_mapping(admin_client, connection, psa_user_ref="ghost")
-    assert form_errors(response)["psa_user_ref"][0].startswith("No such user in ConnectWise PSA")
-    assert not PSAUserMapping.objects.exists()
+    assert PSAUserMapping.objects.get().psa_user_ref == "ghost"
+    assert any(
+        m.startswith("Saved, but ConnectWise PSA has no user “ghost”")
+        for m in messages_text(response)
+    )
 
 
 def test_mapping_set_while_the_psa_is_down_is_a_manual_override_with_a_warning(
@@ -596,7 +604,7 @@ def test_json_shape_is_plain(admin_client, tenant, connection):
 @pytest.fixture
 def lookups(monkeypatch):
     """Where the admin's PSA user look-ups run: the savepoint depth at each call (the admin's
-    ``changeform_view`` opens one more), and none from inside the form."""
+    ``changeform_view`` opens one more while it validates and saves)."""
     from django.db import connection as db
 
     from timelogging.admin import psa_tools
@@ -608,11 +616,7 @@ def lookups(monkeypatch):
         depths.append(len(db.savepoint_ids))
         return psa_users.psa_user_check(**kwargs)
 
-    def refused(**kwargs):
-        raise AssertionError("the form asked the PSA inside the admin's transaction")
-
     monkeypatch.setattr(psa_tools, "psa_user_check", recorded)
-    monkeypatch.setattr("timelogging.forms.psa_user_check", refused)
     return depths, len(db.savepoint_ids)
 
 
@@ -624,7 +628,7 @@ def test_settings_look_up_the_user_outside_the_admins_transaction(
         response = post_settings(admin_client, tenant, **SPECIFIED, specified_psa_user_ref="ghost")
         assert len(calls_to(psa, "system/members")) == 1
     assert depths == [outside]
-    assert "No such user in ConnectWise PSA" in form_errors(response)["specified_psa_user_ref"][0]
+    assert any("has no user “ghost”" in m for m in messages_text(response))
 
 
 def test_mapping_looks_up_the_user_outside_the_admins_transaction(

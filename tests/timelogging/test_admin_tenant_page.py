@@ -134,10 +134,14 @@ def test_saving_the_specified_user_names_them(admin_client, tenant, catalog):
             ),
             follow=True,
         )
-    assert (
+    # The PSA is asked once the save has committed; what it says names the user.
+    [saved] = [m for m in messages_text(response) if m.startswith("Saved.")]
+    assert saved.startswith(
         "Saved. Log time entries as: The user who started the automation → A specified PSA "
-        "user (Time Logging, timelogging)." in " / ".join(messages_text(response))
+        "user (timelogging)."
     )
+    tenant.refresh_from_db()
+    assert tenant.specified_psa_user_name == "Time Logging"
 
 
 def test_an_invalid_save_lists_nothing(admin_client, tenant, catalog):

@@ -8,7 +8,6 @@ import datetime as dt
 import re
 
 import pytest
-from django.contrib import admin
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
@@ -23,7 +22,7 @@ from tests.factories import (
     TimeEntryFactory,
 )
 from tests.timelogging.admin_support import admin_url
-from timelogging.admin import paging
+from timelogging.admin import admin_site, paging
 from timelogging.models import AutomationRun, PSAUserMapping, Tenant, TimeEntry
 
 pytestmark = pytest.mark.django_db
@@ -107,7 +106,7 @@ def test_queries_per_page_do_not_depend_on_page_size(admin_client, history, mode
             for k, v in params.items()
             if k not in ("status__exact", "psa_user", "error_class")
         }
-    model_admin = admin.site._registry[model]
+    model_admin = admin_site._registry[model]
     counts = {}
     for per_page in (25, 200):
         model_admin.list_per_page = per_page
@@ -259,7 +258,7 @@ def test_deep_pages_pick_ids_first_and_return_the_same_rows(admin_client, monkey
     tenant = TenantFactory()
     now = timezone.now()
     entries = [_entry(tenant, created=now - dt.timedelta(minutes=i)) for i in range(9)]
-    model_admin = admin.site._registry[TimeEntry]
+    model_admin = admin_site._registry[TimeEntry]
     monkeypatch.setattr(model_admin, "list_per_page", 2)
     expected = [e.pk for e in entries]  # newest first
     for deferred_from in (0, 10_000):  # deferred join on every page, and never

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib import admin
 from django.contrib.auth.models import Permission, User
 from django.db.models import Model
 from django.urls import URLPattern, reverse
@@ -27,18 +26,19 @@ from tests.timelogging.tenancy import (
     make_member,
     text,
 )
-from timelogging.admin.base import SuperuserOnlyAdminMixin, TenantIsolationMixin, tenant_path
+from timelogging.admin import admin_site
+from timelogging.admin.base import SuperuserOnlyAdminMixin, TenantScopedModelAdmin, tenant_path
 from timelogging.models import ConfigChange, PSAConnection, StaffProfile, Tag, Tenant, TimeEntry
 
 pytestmark = pytest.mark.django_db
 
-REGISTRY = sorted(admin.site._registry.items(), key=lambda item: item[0]._meta.label)
-ISOLATED = [model for model, ma in REGISTRY if isinstance(ma, TenantIsolationMixin)]
+REGISTRY = sorted(admin_site._registry.items(), key=lambda item: item[0]._meta.label)
+ISOLATED = [model for model, ma in REGISTRY if isinstance(ma, TenantScopedModelAdmin)]
 SUPERUSER_ONLY = [model for model, ma in REGISTRY if isinstance(ma, SuperuserOnlyAdminMixin)]
 AUTOCOMPLETE = [
     (model, field)
     for model, ma in REGISTRY
-    if isinstance(ma, TenantIsolationMixin)
+    if isinstance(ma, TenantScopedModelAdmin)
     for field in ma.autocomplete_fields
 ]
 
@@ -75,7 +75,7 @@ def object_urls(model: type[Model]) -> list[str]:
     """The names of every URL of ``model``'s admin that takes an object id: Django's change,
     history and delete, and each custom view (test connection, PSA user pickers, ...)."""
     names = []
-    for pattern in admin.site.get_model_admin(model).get_urls():
+    for pattern in admin_site.get_model_admin(model).get_urls():
         if isinstance(pattern, URLPattern) and pattern.name and "object_id" in str(pattern.pattern):
             names.append(pattern.name)
     return names
@@ -100,7 +100,7 @@ def test_every_admin_is_tenant_isolated_or_superuser_only():
     loose = [
         label(model)
         for model, ma in REGISTRY
-        if not isinstance(ma, TenantIsolationMixin | SuperuserOnlyAdminMixin)
+        if not isinstance(ma, TenantScopedModelAdmin | SuperuserOnlyAdminMixin)
     ]
     assert loose == []
     # The pages this suite must see, whatever else gets registered.
@@ -237,7 +237,7 @@ def test_csv_export_holds_only_the_own_tenant(staff, a, b):
 
 
 def test_reports_show_only_the_own_tenant(staff, a, b):
-    url = admin_url(TimeEntry, "reports")
+    url = reverse("admin:reports")
     assert B_MARK not in text(staff.get(url, {"tenant": b.tenant.pk}))
     page = staff.get(url)
     assert page.context["tenant"] == a.tenant
@@ -245,7 +245,7 @@ def test_reports_show_only_the_own_tenant(staff, a, b):
 
 
 def test_delivery_queue_shows_only_the_own_tenant(staff, a, b):
-    response = staff.get(admin_url(TimeEntry, "queue"))
+    response = staff.get(reverse("admin:delivery_queue"))
     page = text(response)
     assert B_MARK not in page
     assert f"{A_MARK} credentials were refused" in page

@@ -26,7 +26,7 @@ from timelogging.selectors import report_names, run_decisions_by_period, time_lo
 
 pytestmark = pytest.mark.django_db
 
-REPORTS = "admin:timelogging_timeentry_reports"
+REPORTS = "admin:reports"
 MONDAY = dt.date(2026, 3, 2)  # weeks of 2 and 9 March 2026
 
 

@@ -1,12 +1,10 @@
 """The staff's admin: tenant settings, their catalogue, PSA connections, API keys, history.
 
-One module per concern; importing this package registers everything on the default site.
+``site.py`` is the admin site (``PiadeskAdminSite``, served at /admin/); one module per
+concern registers its pages on it, and importing this package registers everything.
 """
 
 from __future__ import annotations
-
-from django.contrib import admin
-from rest_framework_api_key.models import APIKey
 
 from timelogging.admin import (  # noqa: F401
     api_keys,
@@ -15,15 +13,10 @@ from timelogging.admin import (  # noqa: F401
     connections,
     history,
     notifications,
-    site_wide,
     tenants,
 )
+from timelogging.admin.site import admin_site, register_superuser_only_pages
 
-admin.site.site_header = "piadesk administration"
-admin.site.site_title = "piadesk administration"
-admin.site.index_title = "Automated time logging"
+register_superuser_only_pages(admin_site)
 
-# The library registers its own, tenant-less APIKey model, which authenticates nothing in
-# piadesk (keys are TenantAPIKey): hide it so that staff cannot create a key that never works.
-if admin.site.is_registered(APIKey):
-    admin.site.unregister(APIKey)
+__all__ = ["admin_site"]

@@ -8,22 +8,21 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from rest_framework_api_key.admin import APIKeyModelAdmin
 
-from timelogging.admin.base import TenantIsolationMixin
+from timelogging.admin.base import TenantScopedModelAdmin
+from timelogging.admin.site import admin_site
 from timelogging.models import TenantAPIKey
 
 
-@admin.register(TenantAPIKey)
-class TenantAPIKeyAdmin(TenantIsolationMixin, APIKeyModelAdmin):
+@admin.register(TenantAPIKey, site=admin_site)
+class TenantAPIKeyAdmin(TenantScopedModelAdmin):
     """Keys are stored hashed: the full key is shown once, on the page that answers its
     creation (``response_add``), and nothing can show it afterwards. Not in a message, as the
     library does: messages travel in a signed but readable cookie. A key is named by its
     public prefix (its id, ``TenantAPIKeyManager``) in URLs and histories."""
 
     fields = ("tenant", "name", "prefix", "read_only", "expiry_date", "revoked")
-    # (The library's stubs type these three as tuples of the lengths it uses itself.)
-    list_display = (  # type: ignore[assignment]  # see above
+    list_display = (
         "tenant",
         "name",
         "prefix",
@@ -34,8 +33,8 @@ class TenantAPIKeyAdmin(TenantIsolationMixin, APIKeyModelAdmin):
         "revoked",
     )
     list_select_related = ("tenant",)
-    list_filter = ("revoked", "read_only", "tenant")  # type: ignore[assignment]  # see above
-    search_fields = ("name", "prefix", "tenant__name")  # type: ignore[assignment]  # see above
+    list_filter = ("revoked", "read_only", "tenant")
+    search_fields = ("name", "prefix", "tenant__name")
     autocomplete_fields = ("tenant",)
     actions = ["revoke_keys"]
 
@@ -67,8 +66,11 @@ class TenantAPIKeyAdmin(TenantIsolationMixin, APIKeyModelAdmin):
         return response
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
-        fields = tuple(super().get_readonly_fields(request, obj))
-        return (*fields, "tenant") if obj is not None else fields
+        # The prefix is made on creation; a revoked key stays as it was revoked.
+        fields = (*super().get_readonly_fields(request, obj), "prefix")
+        if obj is not None and obj.revoked:
+            fields += ("name", "read_only", "expiry_date", "revoked")
+        return fields
 
     @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[TenantAPIKey]) -> None:

@@ -10,8 +10,9 @@ from django.db.models import Count, Prefetch, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
-from timelogging.admin.base import NoAddRelatedTagsMixin, TenantScopedAdminMixin
+from timelogging.admin.base import TenantScopedModelAdmin
 from timelogging.admin.filters import selected_tenant_id
+from timelogging.admin.site import admin_site
 from timelogging.forms import (
     AddTagForm,
     AutomationForm,
@@ -22,8 +23,8 @@ from timelogging.forms import (
 from timelogging.models import Automation, Client, Tag, Tenant
 
 
-@admin.register(Tag)
-class TagAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+@admin.register(Tag, site=admin_site)
+class TagAdmin(TenantScopedModelAdmin):
     form = TagForm
     fields = ("tenant", "name")
     list_display = ("name", "tenant", "client_count")
@@ -65,8 +66,8 @@ def _tenant_tag_names(tenant_id: int) -> list[tuple[int, str]]:
     return list(Tag.objects.filter(tenant_id=tenant_id).values_list("pk", "name"))
 
 
-@admin.register(Client)
-class ClientAdmin(NoAddRelatedTagsMixin, TenantScopedAdminMixin, admin.ModelAdmin):
+@admin.register(Client, site=admin_site)
+class ClientAdmin(TenantScopedModelAdmin):
     form = ClientForm
     fields = ("tenant", "key", "name", "tags")
     fixed_on_change = ("key",)
@@ -126,8 +127,8 @@ class ClientAdmin(NoAddRelatedTagsMixin, TenantScopedAdminMixin, admin.ModelAdmi
         return ", ".join(tag.name for tag in obj.tags.all())
 
 
-@admin.register(Automation)
-class AutomationAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+@admin.register(Automation, site=admin_site)
+class AutomationAdmin(TenantScopedModelAdmin):
     """Automations, with their time-per-automation rule (also on the tenant's settings)."""
 
     form = AutomationForm

@@ -1,6 +1,6 @@
 """The "Configuration history" page: who changed what in a tenant's configuration, when, and
 from what to what (recorded by django-auditlog, see ``timelogging/audit.py``). Read-only for
-everyone; staff and auditors see their tenant's changes only (``TenantIsolationMixin`` on the
+everyone; staff and auditors see their tenant's changes only (``TenantScopedModelAdmin`` on the
 entries' own ``tenant`` column, served by the ``configchange_tenant`` index)."""
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
 
-from timelogging.admin.base import ReadOnlyAdminMixin, TenantIsolationMixin, visible_tenant_ids
+from timelogging.admin.base import HistoryModelAdmin
 from timelogging.admin.filters import DateRangeFilter, TenantFilter, selected_tenant_id
-from timelogging.admin.paging import HistoryListMixin
+from timelogging.admin.site import admin_site
 from timelogging.audit import EMPTY, change_lines, recorded_models
 from timelogging.models import ConfigChange
+from timelogging.selectors import visible_tenant_ids
 
 SYSTEM = "system"
 SYSTEM_LABEL = "piadesk (system)"
@@ -77,7 +78,7 @@ class ActorFilter(admin.SimpleListFilter):
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         users = get_user_model().objects.order_by("username")
         tenant_id = selected_tenant_id(request)
-        visible = visible_tenant_ids(request)
+        visible = visible_tenant_ids(request.user)
         if tenant_id is not None:
             acted = ConfigChange.objects.filter(tenant_id=tenant_id, actor__isnull=False)
             users = users.filter(pk__in=acted.values("actor_id"))
@@ -96,16 +97,8 @@ class ActorFilter(admin.SimpleListFilter):
         return queryset
 
 
-# auditlog's own admin registers its log entry model (ours) with a page that is neither
-# tenant-scoped nor aware of the masked credentials: replaced by this one.
-if admin.site.is_registered(ConfigChange):
-    admin.site.unregister(ConfigChange)
-
-
-@admin.register(ConfigChange)
-class ConfigChangeAdmin(
-    TenantIsolationMixin, HistoryListMixin, ReadOnlyAdminMixin, admin.ModelAdmin
-):
+@admin.register(ConfigChange, site=admin_site)
+class ConfigChangeAdmin(HistoryModelAdmin):
     list_display = ("timestamp", "tenant", "who", "what", "action_label", "changes_html")
     list_display_links = ("timestamp",)
     list_select_related = ("tenant", "actor", "content_type")
@@ -119,7 +112,7 @@ class ConfigChangeAdmin(
 
     def get_list_display(self, request: HttpRequest) -> Any:
         shown = super().get_list_display(request)
-        if visible_tenant_ids(request) is not None:  # staff see one tenant: no column for it
+        if visible_tenant_ids(request.user) is not None:  # staff see one tenant: no column for it
             shown = tuple(name for name in shown if name != "tenant")
         return shown
 

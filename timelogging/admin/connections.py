@@ -14,17 +14,19 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from psa.base import PSAUser
 from psa.registry import BACKENDS, backend_class, vendor_choices
-from timelogging.admin.base import TenantIsolationMixin, TenantScopedAdminMixin
+from timelogging.admin.base import TenantScopedModelAdmin
 from timelogging.admin.psa_tools import (
     CONNECTION_PLACEHOLDER,
     PICKER_JS,
-    PSAUserCheckAdminMixin,
     attach_picker,
     connection_test_message,
     json_error,
+    psa_user_check_after_save,
     psa_users_response,
 )
+from timelogging.admin.site import admin_site
 from timelogging.forms import PSAConnectionForm, PSAUserMappingForm, default_vendor
 from timelogging.models import PSAConnection, PSAUserMapping
 from timelogging.services.connections import connection_save, connection_test
@@ -52,8 +54,8 @@ class VendorFilter(admin.SimpleListFilter):
         return queryset.filter(vendor=self.value()) if self.value() else queryset
 
 
-@admin.register(PSAConnection)
-class PSAConnectionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+@admin.register(PSAConnection, site=admin_site)
+class PSAConnectionAdmin(TenantScopedModelAdmin):
     """The form's fields come from the vendor backend's ``config_fields``.
 
     The vendor is chosen on the add page (``?vendor=``; the select reloads the page with the
@@ -362,8 +364,8 @@ class PSAConnectionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             )
 
 
-@admin.register(PSAUserMapping)
-class PSAUserMappingAdmin(TenantIsolationMixin, PSAUserCheckAdminMixin, admin.ModelAdmin):
+@admin.register(PSAUserMapping, site=admin_site)
+class PSAUserMappingAdmin(TenantScopedModelAdmin):
     """Who an e-mail is in the PSA. Rows saved here are staff overrides: the automatic
     resolution leaves them alone."""
 
@@ -389,26 +391,6 @@ class PSAUserMappingAdmin(TenantIsolationMixin, PSAUserCheckAdminMixin, admin.Mo
         fixed = ("connection",) if obj is not None else ()
         return (*fixed, "tenant", "source")
 
-    def psa_user_to_check(
-        self, request: HttpRequest, object_id: str | None
-    ) -> tuple[PSAConnection, str] | None:
-        # Mirrors PSAUserMappingForm.clean: the PSA user of a new mapping, or a changed one.
-        ref = request.POST.get("psa_user_ref", "").strip()
-        if not ref:
-            return None
-        if object_id is not None:
-            mapping = self.get_object(request, unquote(object_id))
-            if mapping is None or not self.has_change_permission(request, mapping):
-                return None
-            return (mapping.connection, ref) if ref != mapping.psa_user_ref else None
-        raw = request.POST.get("connection", "")
-        if not raw.isdigit() or not self.has_add_permission(request):
-            return None
-        # The form's own choices: a connection it would refuse is not asked about.
-        choices = self.get_form(request).base_fields["connection"].queryset
-        connection = choices.filter(pk=int(raw)).first()
-        return (connection, ref) if connection is not None else None
-
     def render_change_form(
         self, request: HttpRequest, context: dict[str, Any], *args: Any, obj: Any = None, **kw: Any
     ) -> HttpResponse:
@@ -431,11 +413,20 @@ class PSAUserMappingAdmin(TenantIsolationMixin, PSAUserCheckAdminMixin, admin.Mo
     def save_model(
         self, request: HttpRequest, obj: PSAUserMapping, form: Any, change: bool
     ) -> None:
+        ref = form.psa_user_to_check()  # before saving: it compares with what was saved
         obj.tenant_id = obj.connection.tenant_id
         obj.source = PSAUserMapping.Source.MANUAL
         super().save_model(request, obj, form, change)
-        for warning in getattr(form, "psa_warnings", []):
-            self.message_user(request, warning, messages.WARNING)
+
+        def name_from_psa(user: PSAUser) -> None:
+            # A user typed by hand gets the PSA's name for it (the picker fills it itself).
+            if not obj.psa_user_name and user.name:
+                obj.psa_user_name = user.name
+                obj.save(update_fields=["psa_user_name"])
+
+        psa_user_check_after_save(
+            self, request, connection=obj.connection, ref=ref, found=name_from_psa
+        )
 
 
 def _psa_users_url(connection_id: Any) -> str:

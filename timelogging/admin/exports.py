@@ -15,36 +15,26 @@ from django.contrib.admin.views.main import ERROR_FLAG, PAGE_VAR
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseRedirect
 from django.http.response import HttpResponseBase
-from django.urls import path, reverse
+from django.urls import reverse
 
-from timelogging.admin.base import ModelAdminMixinBase
 from timelogging.exports import time_entries_csv_response
 
 
-class TimeEntryCSVExportMixin(ModelAdminMixinBase):
-    """For TimeEntryAdmin: an ``export.csv`` view beside the changelist (``get_urls``)."""
-
-    def get_urls(self) -> list[Any]:
-        export = self.admin_site.admin_view(self.export_csv_view)
-        return [
-            path("export.csv", export, name="timelogging_timeentry_export_csv"),
-            *super().get_urls(),
-        ]
-
-    def export_csv_view(self, request: HttpRequest) -> HttpResponseBase:
-        if not self.has_view_or_change_permission(request):
-            raise PermissionDenied
-        # The export is the whole filtered list, not the page the link was clicked on (and a
-        # page number past the end would make the changelist refuse the parameters).
-        query = request.GET.copy()
-        query.pop(PAGE_VAR, None)
-        request.GET = query  # type: ignore[assignment]  # the changelist reads request.GET
-        try:
-            changelist = self.get_changelist_instance(request)
-        except IncorrectLookupParameters:
-            # As the changelist itself does with unusable parameters: back to it, flagged.
-            url = reverse("admin:timelogging_timeentry_changelist")
-            return HttpResponseRedirect(f"{url}?{ERROR_FLAG}=1")
-        # changelist.queryset is get_queryset(request) as the changelist computed it: filtered,
-        # searched and in the changelist's order, not yet sliced to a page.
-        return time_entries_csv_response(changelist.queryset, excel_bom=True)
+def export_csv_view(model_admin: Any, request: HttpRequest) -> HttpResponseBase:
+    """The time entry changelist's "Export CSV" (``TimeEntryAdmin.get_urls``)."""
+    if not model_admin.has_view_or_change_permission(request):
+        raise PermissionDenied
+    # The export is the whole filtered list, not the page the link was clicked on (and a
+    # page number past the end would make the changelist refuse the parameters).
+    query = request.GET.copy()
+    query.pop(PAGE_VAR, None)
+    request.GET = query  # type: ignore[assignment]  # the changelist reads request.GET
+    try:
+        changelist = model_admin.get_changelist_instance(request)
+    except IncorrectLookupParameters:
+        # As the changelist itself does with unusable parameters: back to it, flagged.
+        url = reverse("admin:timelogging_timeentry_changelist")
+        return HttpResponseRedirect(f"{url}?{ERROR_FLAG}=1")
+    # changelist.queryset is get_queryset(request) as the changelist computed it: filtered,
+    # searched and in the changelist's order, not yet sliced to a page.
+    return time_entries_csv_response(changelist.queryset, excel_bom=True)

@@ -22,8 +22,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from psa.base import ErrorClass
-from timelogging.admin.base import scope_to_tenants, visible_tenant_ids
 from timelogging.models import Automation, Client, PSAUserMapping, Tenant
+from timelogging.selectors import scope_to_tenants, visible_tenant_ids
 
 TENANT_PARAM = "tenant__id__exact"  # as Django's related filter on "tenant" names it
 
@@ -31,7 +31,7 @@ TENANT_PARAM = "tenant__id__exact"  # as Django's related filter on "tenant" nam
 def selected_tenant_id(request: HttpRequest) -> int | None:
     """The tenant whose catalogue the filters offer: for staff and auditors, always their own
     (whatever the URL says); for superusers, the one chosen in the tenant filter, if any."""
-    visible = visible_tenant_ids(request)
+    visible = visible_tenant_ids(request.user)
     if visible is not None:
         return visible[0] if len(visible) == 1 else None
     raw = request.GET.get(TENANT_PARAM, "")
@@ -47,6 +47,20 @@ def _hidden_params(changelist: ChangeList, own: Iterable[str | None]) -> list[tu
         if key not in own
         for value in values
     ]
+
+
+class ScopedTenantListFilter(admin.RelatedFieldListFilter):
+    """Django's filter on the ``tenant`` foreign key, listing only the tenants the user may
+    see (Django's lists every tenant)."""
+
+    def field_choices(self, field: Any, request: HttpRequest, model_admin: Any) -> Any:
+        ids = visible_tenant_ids(request.user)
+        if ids is None:
+            return super().field_choices(field, request, model_admin)
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        return field.get_choices(
+            include_blank=False, ordering=ordering, limit_choices_to={"pk__in": ids}
+        )
 
 
 class ErrorClassFilter(admin.SimpleListFilter):
@@ -79,7 +93,7 @@ class TenantChoiceFilter(admin.SimpleListFilter):
         value = self.value()
         rows = scope_to_tenants(
             self.catalogue._default_manager.order_by("name", "key"),
-            visible_tenant_ids(request),
+            visible_tenant_ids(request.user),
         )
         if tenant_id is not None:
             rows = rows.filter(tenant_id=tenant_id)
@@ -121,7 +135,7 @@ class TenantFilter(admin.SimpleListFilter):
     template = "admin/timelogging/filters/select.html"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        tenants = scope_to_tenants(Tenant.objects.all(), visible_tenant_ids(request))
+        tenants = scope_to_tenants(Tenant.objects.all(), visible_tenant_ids(request.user), "pk")
         return [(str(pk), name) for pk, name in tenants.values_list("pk", "name")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:

@@ -10,20 +10,12 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from timelogging.admin import entry_operations
-from timelogging.admin.base import (
-    ExactSearchMixin,
-    ReadOnlyAdminMixin,
-    TenantIsolationMixin,
-    admin_link,
-    scope_to_tenants,
-    visible_tenant_ids,
-)
-from timelogging.admin.exports import TimeEntryCSVExportMixin
+from timelogging.admin.base import HistoryModelAdmin, ReadOnlyInline, admin_link
+from timelogging.admin.exports import export_csv_view
 from timelogging.admin.filters import (
     CreatedFilter,
     EntryAutomationFilter,
@@ -35,17 +27,13 @@ from timelogging.admin.filters import (
     RunClientFilter,
     TenantFilter,
 )
-from timelogging.admin.paging import HistoryListMixin
-from timelogging.admin.reports import TimeReportMixin
+from timelogging.admin.site import admin_site
 from timelogging.audit import Operation
-from timelogging.models import AutomationRun, PostAttempt, PSAConnection, TimeEntry
-from timelogging.services.delivery import queue_stats
+from timelogging.models import AutomationRun, PostAttempt, TimeEntry
 
 
-@admin.register(AutomationRun)
-class AutomationRunAdmin(
-    TenantIsolationMixin, HistoryListMixin, ReadOnlyAdminMixin, ExactSearchMixin, admin.ModelAdmin
-):
+@admin.register(AutomationRun, site=admin_site)
+class AutomationRunAdmin(HistoryModelAdmin):
     list_display = (
         "run_id",
         "tenant",
@@ -110,7 +98,7 @@ class AutomationRunAdmin(
         return admin_link(entry, entry.get_status_display() if entry else None)
 
 
-class PostAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
+class PostAttemptInline(ReadOnlyInline):
     model = PostAttempt
     fields = (
         "number",
@@ -123,7 +111,6 @@ class PostAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
     )
     readonly_fields = ("exchanges_text",)
     ordering = ("number",)
-    extra = 0
     verbose_name_plural = "Posting attempts"
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -142,16 +129,8 @@ class PostAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
         )
 
 
-@admin.register(TimeEntry)
-class TimeEntryAdmin(
-    TenantIsolationMixin,
-    TimeEntryCSVExportMixin,
-    TimeReportMixin,
-    HistoryListMixin,
-    ReadOnlyAdminMixin,
-    ExactSearchMixin,
-    admin.ModelAdmin,
-):
+@admin.register(TimeEntry, site=admin_site)
+class TimeEntryAdmin(HistoryModelAdmin):
     list_display = (
         "run_link",
         "tenant",
@@ -289,44 +268,22 @@ class TimeEntryAdmin(
         context = {**entry_operations.change_page_context(request, entry), **(extra_context or {})}
         return super().change_view(request, object_id, form_url, context)
 
-    def get_urls(self):
-        queue = self.admin_site.admin_view(self.queue_view)
-        operate = self.admin_site.admin_view(
-            lambda request, object_id: entry_operations.operate_view(self, request, object_id)
-        )
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view
         return [
-            path("queue/", queue, name="timelogging_timeentry_queue"),
-            path("<path:object_id>/operate/", operate, name="timelogging_timeentry_operate"),
+            path(
+                "export.csv",
+                view(lambda request: export_csv_view(self, request)),
+                name="timelogging_timeentry_export_csv",
+            ),
+            path(
+                "<path:object_id>/operate/",
+                view(
+                    lambda request, object_id: entry_operations.operate_view(
+                        self, request, object_id
+                    )
+                ),
+                name="timelogging_timeentry_operate",
+            ),
             *super().get_urls(),
         ]
-
-    def queue_view(self, request: HttpRequest) -> HttpResponse:
-        """The delivery queue: what waits, since when, what failed and why, what is paused."""
-        if not self.has_view_permission(request):
-            from django.core.exceptions import PermissionDenied
-
-            raise PermissionDenied
-        tenant_ids = visible_tenant_ids(request)
-        stats = queue_stats(tenant_ids=tenant_ids)
-        statuses = [
-            (label, value, stats.by_status.get(value, 0))
-            for value, label in TimeEntry.Status.choices
-            if value != TimeEntry.Status.POSTED
-        ]
-        changelist = reverse("admin:timelogging_timeentry_changelist")
-        paused = scope_to_tenants(
-            PSAConnection.objects.filter(paused_at__isnull=False).select_related("tenant"),
-            tenant_ids,
-        )
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": "Delivery queue",
-            "statuses": statuses,
-            "oldest_waiting": stats.oldest_waiting,
-            "oldest_age": timezone.now() - stats.oldest_waiting if stats.oldest_waiting else None,
-            "failures": sorted(stats.failures_by_class.items(), key=lambda kv: -kv[1]),
-            "paused": paused,
-            "changelist": changelist,
-        }
-        return TemplateResponse(request, "admin/timelogging/timeentry/queue.html", context)

@@ -13,7 +13,8 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
-from timelogging.admin.base import TenantScopedAdminMixin
+from timelogging.admin.base import TenantScopedModelAdmin
+from timelogging.admin.site import admin_site
 from timelogging.forms import ScopedModelForm
 from timelogging.models import NotificationWebhook, StaffNotice
 from timelogging.services.notices import webhook_save
@@ -43,8 +44,8 @@ class NotificationWebhookForm(ScopedModelForm):
         return url
 
 
-@admin.register(NotificationWebhook)
-class NotificationWebhookAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+@admin.register(NotificationWebhook, site=admin_site)
+class NotificationWebhookAdmin(TenantScopedModelAdmin):
     form = NotificationWebhookForm
     list_display = ("tenant", "style", "is_active", "updated_at")
     fields = ("tenant", "style", "url", "is_active")
@@ -59,8 +60,8 @@ class NotificationWebhookAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         obj.pk = saved.pk
 
 
-@admin.register(StaffNotice)
-class StaffNoticeAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+@admin.register(StaffNotice, site=admin_site)
+class StaffNoticeAdmin(TenantScopedModelAdmin):
     list_display = ("created_at", "tenant", "kind", "subject", "emailed_to", "webhook_at")
     list_filter = ("kind",)
     readonly_fields = (

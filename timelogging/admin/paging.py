@@ -19,10 +19,6 @@ from typing import Any
 from django.core.paginator import Page, Paginator
 from django.db import connections
 from django.db.models import QuerySet
-from django.http import HttpRequest
-
-from timelogging.admin.base import ModelAdminMixinBase
-from timelogging.admin.filters import selected_tenant_id
 
 # Below this many rows a page is cheap to join directly; above, ids are picked first.
 DEFERRED_JOIN_FROM_OFFSET = 1_000
@@ -74,20 +70,3 @@ def _planner_estimate(rows: QuerySet[Any]) -> int | None:
         return None
     plan = json.loads(rows.explain(format="json"))
     return int(plan[0]["Plan"]["Plan Rows"])
-
-
-class HistoryListMixin(ModelAdminMixinBase):
-    """The history lists' paging and sorting for large tables.
-
-    Sorting by any column is offered once a tenant is chosen (a tenant's rows sort quickly);
-    across all tenants only the date column the indexes are ordered by is sortable, so that a
-    click on a header never sorts millions of rows.
-    """
-
-    paginator = HistoryPaginator
-    indexed_sort_fields: tuple[str, ...] = ()
-
-    def get_sortable_by(self, request: HttpRequest) -> Any:
-        if selected_tenant_id(request) is not None:
-            return super().get_sortable_by(request)
-        return self.indexed_sort_fields

@@ -7,13 +7,14 @@ The views stay thin: the look-ups are services (``services.psa_users``, ``connec
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.contrib import messages
+from django.http import HttpRequest, JsonResponse
 
-from psa.base import PSAError
-from timelogging.admin.base import ModelAdminMixinBase
+from psa.base import NotFoundError, PSAError, PSAUser
 from timelogging.models import PSAConnection
 from timelogging.services.connections import ConnectionTestResult, lookup_error_message
 from timelogging.services.psa_users import psa_user_check, psa_users_search
@@ -57,50 +58,49 @@ def psa_users_response(request: HttpRequest, *, connection: PSAConnection | None
     )
 
 
-class PSAUserCheckAdminMixin(ModelAdminMixinBase):
-    """Makes the PSA look-up of a picked user (``forms.check_psa_user``) before the admin's
-    transaction opens, and hands its outcome to the form.
+def psa_user_check_after_save(
+    model_admin: Any,
+    request: HttpRequest,
+    *,
+    connection: PSAConnection | None,
+    ref: str | None,
+    found: Callable[[PSAUser], None] | None = None,
+) -> None:
+    """Ask the PSA about a user just saved (the specified user, a mapping's user), once the
+    save has committed (``TenantScopedModelAdmin.after_save``), and tell staff what it said.
 
-    Django's ``changeform_view`` validates and saves in one transaction. A PSA request made
-    during validation would keep what the request budget wrote locked (its row on PostgreSQL,
-    the database's write lock on SQLite) for as long as the PSA takes to answer, stalling the
-    workers posting for the same connection. Subclasses say which user the POST asks to check
-    (``psa_user_to_check``); should it differ from what the form decides, the form asks the
-    PSA itself, so the outcome is the same either way.
+    Never in form validation: the admin validates and saves in one transaction, and a PSA
+    request made inside it would keep what it locked (the request budget's row on
+    PostgreSQL, the database's write lock on SQLite) for as long as the PSA takes to answer,
+    stalling the workers posting for the same connection. The picker only offers users the
+    PSA listed and the preview shows who was chosen; this warns when a user typed by hand is
+    unknown, or when the PSA could not be asked. ``found`` receives the PSA's user.
     """
+    if connection is None or not ref:
+        return
 
-    def psa_user_to_check(
-        self, request: HttpRequest, object_id: str | None
-    ) -> tuple[PSAConnection, str] | None:
-        """The connection and ref the form will check for this POST, or None."""
-        raise NotImplementedError
+    def check() -> None:
+        vendor = connection.vendor_label
+        outcome = psa_user_check(connection=connection, ref=ref)
+        if isinstance(outcome, NotFoundError):
+            model_admin.message_user(
+                request,
+                f"Saved, but {vendor} has no user “{ref}”: entries logged as this user will "
+                f"fail until you choose one of the {vendor} users (the picker lists them).",
+                messages.WARNING,
+            )
+        elif isinstance(outcome, PSAError):
+            said = lookup_error_message(connection=connection, error=outcome)
+            model_admin.message_user(
+                request,
+                f"{vendor} could not be asked whether user “{ref}” exists, so it was saved "
+                f"without that check. {said}",
+                messages.WARNING,
+            )
+        elif found is not None:
+            found(outcome)
 
-    def changeform_view(
-        self,
-        request: HttpRequest,
-        object_id: str | None = None,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        if request.method == "POST":
-            target = self.psa_user_to_check(request, object_id)
-            if target is not None:
-                connection, ref = target
-                outcome = psa_user_check(connection=connection, ref=ref)
-                checks = {(connection.pk, ref): outcome}
-                request.psa_user_checks = checks  # type: ignore[attr-defined]  # read by the form
-        return super().changeform_view(
-            request, object_id, form_url, extra_context
-        )
-
-    def get_form(
-        self, request: HttpRequest, obj: Any = None, change: bool = False, **kw: Any
-    ) -> Any:
-        form = super().get_form(request, obj, change=change, **kw)
-        checks = getattr(request, "psa_user_checks", None)
-        if checks:
-            form = type(form.__name__, (form,), {"psa_user_checks": checks})
-        return form
+    model_admin.after_save(request, check)
 
 
 def attach_picker(

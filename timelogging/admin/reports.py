@@ -3,9 +3,9 @@ runs were logged or skipped and why, for one tenant and a date range. Charts are
 (``charts.py``); the figures come from ``selectors`` (aggregated in the database: six
 queries whatever the range or the number of clients).
 
-Which tenants a user may report on is decided in one place (``report_tenants``): superusers
-choose any tenant; staff and auditors see their own tenant (``StaffProfile``); anyone else
-none. The selectors take tenant ids, never a request.
+The page is a site view (``PiadeskAdminSite``). Which tenants a user may report on is
+``selectors.visible_tenant_ids``, the rule of every admin page and of the API. The selectors
+take tenant ids, never a request.
 """
 
 from __future__ import annotations
@@ -18,25 +18,26 @@ from functools import partial
 from typing import Any
 
 from django import forms
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import path
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
-from timelogging.admin.base import ModelAdminMixinBase
 from timelogging.admin.charts import bar_list_chart, column_chart
 from timelogging.forms import model_choice_field
-from timelogging.models import AutomationRun, StaffProfile, Tenant
+from timelogging.models import AutomationRun, Tenant, TimeEntry
 from timelogging.selectors import (
     ReportDimension,
     ReportPeriod,
     TimeLogged,
     report_names,
     run_decisions_by_period,
+    scope_to_tenants,
     time_logged_by_period,
+    visible_tenant_ids,
 )
 
 MAX_DAYS = 3 * 366  # 157 weekly columns at most: the page stays readable and bounded
@@ -45,11 +46,7 @@ TOP = 12  # rows per table and chart; the rest are summed as "Other"
 
 def report_tenants(user: Any) -> QuerySet[Tenant]:
     """The tenants ``user`` may see reports of."""
-    if user.is_superuser:
-        return Tenant.objects.all()
-    return Tenant.objects.filter(
-        pk__in=StaffProfile.objects.filter(user_id=user.pk).values("tenant_id")
-    )
+    return scope_to_tenants(Tenant.objects.all(), visible_tenant_ids(user), "pk")
 
 
 def default_range(period: ReportPeriod, today: dt.date) -> tuple[dt.date, dt.date]:
@@ -265,50 +262,41 @@ def time_report_context(
     }
 
 
-class TimeReportMixin(ModelAdminMixinBase):
-    """For TimeEntryAdmin: the "Reports" page beside the changelist (``get_urls``)."""
-
-    def get_urls(self) -> list[Any]:
-        view = self.admin_site.admin_view(self.reports_view)
-        return [
-            path("reports/", view, name="timelogging_timeentry_reports"),
-            *super().get_urls(),
-        ]
-
-    def reports_view(self, request: HttpRequest) -> HttpResponse:
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        tenants = report_tenants(request.user)
-        data = request.GET.copy()
-        if "tenant" not in data and len(own := list(tenants.values_list("pk", flat=True)[:2])) == 1:
-            data["tenant"] = str(own[0])  # staff of one tenant: no need to choose
-        # Show the range in force in the form (the default one when none was given).
-        period: ReportPeriod = "month" if data.get("period") == "month" else "week"
-        start, end = default_range(period, timezone.localdate())
-        data.setdefault("period", period)
-        if not data.get("start"):
-            data["start"] = start.isoformat()
-        if not data.get("end"):
-            data["end"] = end.isoformat()
-        form = ReportForm(data if "tenant" in data else None, tenants=tenants)
-        if not form.is_bound:
-            form = ReportForm(
-                initial={"period": period, "start": start, "end": end}, tenants=tenants
-            )
-        context: dict[str, Any] = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": "Reports",
-            "form": form,
-            "report": None,
-        }
-        if form.is_valid():
-            tenant = form.cleaned_data["tenant"]
-            context["tenant"] = tenant
-            context["report"] = time_report_context(
-                tenant_ids=[tenant.pk],
-                start=form.cleaned_data["start"],
-                end=form.cleaned_data["end"],
-                period=form.cleaned_data["period"],
-            )
-        return TemplateResponse(request, "admin/timelogging/timeentry/reports.html", context)
+def reports_page(site: admin.AdminSite, request: HttpRequest) -> HttpResponse:
+    # Whoever may see the time entries (staff and auditors) sees their reports.
+    if not site.get_model_admin(TimeEntry).has_view_permission(request):
+        raise PermissionDenied
+    tenants = report_tenants(request.user)
+    data = request.GET.copy()
+    if "tenant" not in data and len(own := list(tenants.values_list("pk", flat=True)[:2])) == 1:
+        data["tenant"] = str(own[0])  # staff of one tenant: no need to choose
+    # Show the range in force in the form (the default one when none was given).
+    period: ReportPeriod = "month" if data.get("period") == "month" else "week"
+    start, end = default_range(period, timezone.localdate())
+    data.setdefault("period", period)
+    if not data.get("start"):
+        data["start"] = start.isoformat()
+    if not data.get("end"):
+        data["end"] = end.isoformat()
+    form = ReportForm(data if "tenant" in data else None, tenants=tenants)
+    if not form.is_bound:
+        form = ReportForm(
+            initial={"period": period, "start": start, "end": end}, tenants=tenants
+        )
+    context: dict[str, Any] = {
+        **site.each_context(request),
+        "opts": TimeEntry._meta,
+        "title": "Reports",
+        "form": form,
+        "report": None,
+    }
+    if form.is_valid():
+        tenant = form.cleaned_data["tenant"]
+        context["tenant"] = tenant
+        context["report"] = time_report_context(
+            tenant_ids=[tenant.pk],
+            start=form.cleaned_data["start"],
+            end=form.cleaned_data["end"],
+            period=form.cleaned_data["period"],
+        )
+    return TemplateResponse(request, "admin/timelogging/timeentry/reports.html", context)

@@ -1,5 +1,5 @@
-"""The Tenant Settings page as a product page: what ``TenantAdmin`` adds to Django's change
-form (``TenantSettingsPageMixin``).
+"""The Tenant Settings page as a product page: what ``TenantAdmin`` shows beside Django's
+change form, and the page's own views (site views of ``PiadeskAdminSite``).
 
 - the PSA connection panel (vendor, name, healthy or paused and why, "Test connection");
 - the "Preview" panel: what a run would do with the settings on screen, before saving;
@@ -17,14 +17,13 @@ import re
 from typing import Any
 
 from django import forms
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 
-from timelogging.admin.base import ModelAdminMixinBase
 from timelogging.admin.psa_tools import connection_test_message, json_error
 from timelogging.forms import AutomationTimeForm, SettingsPreviewForm
 from timelogging.models import Automation, PSAConnection, Tag, Tenant
@@ -37,231 +36,186 @@ TENANT_SETTINGS_CSS = "timelogging/tenant_settings.css"
 # The automation inline's formset prefix (Django's default for the reverse foreign key).
 AUTOMATIONS_PREFIX = "automation_set"
 _AUTOMATION_ID_KEY = re.compile(rf"^{AUTOMATIONS_PREFIX}-(\d+)-id$")
-_CHANGES_ATTR = "_tenant_settings_changes"
 
 
 def _wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
-class TenantSettingsPageMixin(ModelAdminMixinBase):
-    """Mixed into ``TenantAdmin`` (before ``admin.ModelAdmin``)."""
+def _tenant_to_change(
+    site: admin.AdminSite, request: HttpRequest, object_id: str
+) -> tuple[Any, Tenant | None, HttpResponse | None]:
+    """The tenant page's admin and the tenant, or the JSON answer refusing the request."""
+    if request.method != "POST":
+        return None, None, json_error("Use POST.", status=405)
+    model_admin = site.get_model_admin(Tenant)
+    tenant = model_admin.get_object(request, unquote(object_id))  # tenant-scoped queryset
+    if tenant is None:
+        return None, None, json_error("No such tenant.", status=404)
+    if not model_admin.has_change_permission(request, tenant):
+        return None, None, json_error("You may not change this tenant's settings.", status=403)
+    return model_admin, tenant, None
 
-    change_form_template = "admin/timelogging/tenant/change_form.html"
 
-    @property
-    def media(self) -> forms.Media:
-        return super().media + forms.Media(
-            js=[TENANT_SETTINGS_JS], css={"all": [TENANT_SETTINGS_CSS]}
-        )
-
-    def get_urls(self) -> list[Any]:
-        view = self.admin_site.admin_view
-        return [
-            path(
-                "<path:object_id>/preview/",
-                view(self.settings_preview_view),
-                name="timelogging_tenant_preview",
-            ),
-            path(
-                "<path:object_id>/test-connection/",
-                view(self.test_connection_view),
-                name="timelogging_tenant_test_connection",
-            ),
-            *super().get_urls(),
-        ]
-
-    # -- the page ------------------------------------------------------------------------------
-    def render_change_form(
-        self, request: HttpRequest, context: dict[str, Any], *args: Any, obj: Any = None, **kw: Any
-    ) -> HttpResponse:
-        if obj is not None:
-            context.update(
-                psa_panel=psa_connection_panel(obj),
-                preview_form=SettingsPreviewForm(
-                    tenant=obj,
-                    initial={"started_by": getattr(request.user, "email", ""), "duration": 5},
-                ),
-                preview_url=reverse("admin:timelogging_tenant_preview", args=[obj.pk]),
-            )
-        return super().render_change_form(  # type: ignore[misc]  # args: add, change, form_url
-            request, context, *args, obj=obj, **kw
-        )
-
-    # -- "Saved. Status: No → Yes; …" ----------------------------------------------------------
-    def construct_change_message(
-        self, request: HttpRequest, form: Any, formsets: Any, add: bool = False
-    ) -> Any:
-        if not add:
-            setattr(request, _CHANGES_ATTR, settings_changes(form, formsets or []))
-        return super().construct_change_message(
-            request, form, formsets, add
-        )
-
-    def response_change(self, request: HttpRequest, obj: Tenant) -> HttpResponse:
-        response = super().response_change(request, obj)
-        changes = getattr(request, _CHANGES_ATTR, None)
-        if changes is not None:
-            from timelogging.admin.tenants import settings_summary  # tenants.py imports us
-
-            text = "Saved. " + ("; ".join(changes) if changes else "Nothing changed") + "."
-            summary, level = settings_summary(obj)
-            if level == messages.SUCCESS:  # one message: what changed, and what it now does
-                self.message_user(request, f"{text} {summary}", level)
-            else:
-                self.message_user(request, text, messages.SUCCESS)
-                self.message_user(request, summary, level)
-        return response
-
-    # -- Preview -------------------------------------------------------------------------------
-    def settings_preview_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """POST the settings form as on screen (plus the ``preview-*`` fields): JSON for the
-        page's script, or a page of its own without JavaScript."""
-        if request.method != "POST":
-            return json_error("Use POST.", status=405)
-        tenant = self.get_object(request, unquote(object_id))
-        if tenant is None:
-            return json_error("No such tenant.", status=404)
-        if not self.has_change_permission(request, tenant):
-            return json_error("You may not change this tenant's settings.", status=403)
-        run_form = SettingsPreviewForm(data=request.POST, tenant=tenant)
-        if not run_form.is_valid():
-            if _wants_json(request):
-                errors = {
-                    run_form[name].label: [str(e) for e in errs]
-                    for name, errs in run_form.errors.items()
-                }
-                return JsonResponse({"errors": errors}, status=400)
-            return self._preview_page(request, tenant, run_form=run_form, preview=None, problems=[])
-        settings, specified, problems = self._settings_on_screen(request, tenant)
-        automation = run_form.cleaned_data["automation"]
-        log_time, minutes, row_problems = _automation_on_screen(request.POST, automation)
-        client = run_form.cleaned_data["client"]
-        preview = settings_preview(
-            tenant=tenant,
-            settings=settings,
-            specified_ref=specified[0],
-            specified_name=specified[1],
-            run=PreviewRun(
-                client_tag_ids=frozenset(client.tags.values_list("pk", flat=True)),
-                automation_name=str(automation),
-                automation_log_time=log_time,
-                automation_minutes=minutes,
-                started_by=run_form.cleaned_data["started_by"],
-                ticket_id=run_form.cleaned_data["ticket"],
-                duration=dt.timedelta(minutes=run_form.cleaned_data["duration"]),
-            ),
-        )
-        problems += row_problems
-        if not _wants_json(request):
-            return self._preview_page(
-                request, tenant, run_form=run_form, preview=preview, problems=problems
-            )
-        return JsonResponse(
-            {
-                **preview_json(preview),
-                "problems": problems,
-                "html": render_to_string(
-                    "admin/timelogging/tenant/preview_result.html",
-                    {"preview": preview, "problems": problems},
-                    request=request,
-                ),
-            }
-        )
-
-    def _settings_on_screen(
-        self, request: HttpRequest, tenant: Tenant
-    ) -> tuple[SettingsInForce, tuple[str, str], list[str]]:
-        """The settings as on screen, validated by the page's own form (its rules, its tag
-        scoping), without asking the PSA about the specified user: the preview shows who was
-        chosen. What the form would refuse is returned as problems to show."""
-        base = self.get_form(request, tenant, change=True)
-
-        class OnScreen(base):  # type: ignore[misc, valid-type]  # the admin's form class, built at run time
-            def _active_connection(self) -> PSAConnection | None:
-                return None
-
-        saved = {
-            "enabled": tenant.time_logging_enabled,
-            "apply_to": tenant.apply_to,
-            "log_as": tenant.log_as,
-            "tags": list(tenant.apply_tags.all()),
-            "ref": tenant.specified_psa_user_ref,
-            "name": tenant.specified_psa_user_name,
-        }
-        form = OnScreen(data=request.POST, instance=tenant)
-        form.is_valid()
-        cleaned = form.cleaned_data
-        problems = [
-            f"{form.fields[name].label}: {message}" if name in form.fields else str(message)
-            for name, errs in form.errors.items()
-            for message in errs
-        ]
-
-        def value(name: str, key: str) -> Any:
-            return cleaned[name] if name in cleaned else saved[key]
-
-        settings = SettingsInForce(
-            enabled=bool(value("time_logging_enabled", "enabled")),
-            apply_to=value("apply_to", "apply_to"),
-            apply_tag_ids=frozenset(t.pk for t in value("apply_tags", "tags")),
-            log_as=value("log_as", "log_as"),
-        )
-        specified = (
-            value("specified_psa_user_ref", "ref") or "",
-            value("specified_psa_user_name", "name") or "",
-        )
-        return settings, specified, problems
-
-    def _preview_page(
-        self,
-        request: HttpRequest,
-        tenant: Tenant,
-        *,
-        run_form: SettingsPreviewForm,
-        preview: SettingsPreview | None,
-        problems: list[str],
-    ) -> HttpResponse:
-        """Without JavaScript: the answer on a page of its own (the browser's Back button
-        returns to the settings as they were typed)."""
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "original": tenant,
-            "title": f"Preview: {tenant}",
-            "run_form": run_form,
-            "preview": preview,
-            "problems": problems,
-            "change_url": reverse("admin:timelogging_tenant_change", args=[tenant.pk]),
-        }
-        status = 200 if preview is not None else 400
-        return TemplateResponse(
-            request, "admin/timelogging/tenant/preview.html", context, status=status
-        )
-
-    # -- Test connection -----------------------------------------------------------------------
-    def test_connection_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """The panel's "Test connection" (POST): JSON for the page's script, else a message
-        and back to the settings page."""
-        if request.method != "POST":
-            return json_error("Use POST.", status=405)
-        tenant = self.get_object(request, unquote(object_id))
-        if tenant is None:
-            return json_error("No such tenant.", status=404)
-        if not self.has_change_permission(request, tenant):
-            return json_error("You may not change this tenant's settings.", status=403)
-        connection = PSAConnection.objects.filter(tenant=tenant, is_active=True).first()
-        if connection is None:
-            ok, text = False, "No PSA connection: add one first."
-        else:
-            result = connection_test(connection=connection)
-            ok, text = result.ok, connection_test_message(connection, result)
+# -- Preview -----------------------------------------------------------------------------------
+def settings_preview_page(
+    site: admin.AdminSite, request: HttpRequest, object_id: str
+) -> HttpResponse:
+    """POST the settings form as on screen (plus the ``preview-*`` fields): JSON for the
+    page's script, or a page of its own without JavaScript."""
+    model_admin, tenant, refused = _tenant_to_change(site, request, object_id)
+    if refused is not None or tenant is None:
+        return refused or json_error("No such tenant.", status=404)
+    run_form = SettingsPreviewForm(data=request.POST, tenant=tenant)
+    if not run_form.is_valid():
         if _wants_json(request):
-            return JsonResponse({"ok": ok, "message": text})
-        self.message_user(
-            request, text, messages.SUCCESS if ok else messages.ERROR
+            errors = {
+                run_form[name].label: [str(e) for e in errs]
+                for name, errs in run_form.errors.items()
+            }
+            return JsonResponse({"errors": errors}, status=400)
+        return _preview_page(site, request, tenant, run_form=run_form, preview=None, problems=[])
+    settings, specified, problems = _settings_on_screen(model_admin, request, tenant)
+    automation = run_form.cleaned_data["automation"]
+    log_time, minutes, row_problems = _automation_on_screen(request.POST, automation)
+    client = run_form.cleaned_data["client"]
+    preview = settings_preview(
+        tenant=tenant,
+        settings=settings,
+        specified_ref=specified[0],
+        specified_name=specified[1],
+        run=PreviewRun(
+            client_tag_ids=frozenset(client.tags.values_list("pk", flat=True)),
+            automation_name=str(automation),
+            automation_log_time=log_time,
+            automation_minutes=minutes,
+            started_by=run_form.cleaned_data["started_by"],
+            ticket_id=run_form.cleaned_data["ticket"],
+            duration=dt.timedelta(minutes=run_form.cleaned_data["duration"]),
+        ),
+    )
+    problems += row_problems
+    if not _wants_json(request):
+        return _preview_page(
+            site, request, tenant, run_form=run_form, preview=preview, problems=problems
         )
-        return HttpResponseRedirect(reverse("admin:timelogging_tenant_change", args=[tenant.pk]))
+    return JsonResponse(
+        {
+            **preview_json(preview),
+            "problems": problems,
+            "html": render_to_string(
+                "admin/timelogging/tenant/preview_result.html",
+                {"preview": preview, "problems": problems},
+                request=request,
+            ),
+        }
+    )
+
+
+def _settings_on_screen(
+    model_admin: Any, request: HttpRequest, tenant: Tenant
+) -> tuple[SettingsInForce, tuple[str, str], list[str]]:
+    """The settings as on screen, validated by the page's own form (its rules, its tag
+    scoping; validation never asks the PSA). What the form would refuse is returned as
+    problems to show."""
+    form = model_admin.get_form(request, tenant, change=True)(data=request.POST, instance=tenant)
+    saved = {
+        "enabled": tenant.time_logging_enabled,
+        "apply_to": tenant.apply_to,
+        "log_as": tenant.log_as,
+        "tags": list(tenant.apply_tags.all()),
+        "ref": tenant.specified_psa_user_ref,
+        "name": tenant.specified_psa_user_name,
+    }
+    form.is_valid()
+    cleaned = form.cleaned_data
+    problems = [
+        f"{form.fields[name].label}: {message}" if name in form.fields else str(message)
+        for name, errs in form.errors.items()
+        for message in errs
+    ]
+
+    def value(name: str, key: str) -> Any:
+        return cleaned[name] if name in cleaned else saved[key]
+
+    settings = SettingsInForce(
+        enabled=bool(value("time_logging_enabled", "enabled")),
+        apply_to=value("apply_to", "apply_to"),
+        apply_tag_ids=frozenset(t.pk for t in value("apply_tags", "tags")),
+        log_as=value("log_as", "log_as"),
+    )
+    specified = (
+        value("specified_psa_user_ref", "ref") or "",
+        value("specified_psa_user_name", "name") or "",
+    )
+    return settings, specified, problems
+
+
+def _preview_page(
+    site: admin.AdminSite,
+    request: HttpRequest,
+    tenant: Tenant,
+    *,
+    run_form: SettingsPreviewForm,
+    preview: SettingsPreview | None,
+    problems: list[str],
+) -> HttpResponse:
+    """Without JavaScript: the answer on a page of its own (the browser's Back button
+    returns to the settings as they were typed)."""
+    context = {
+        **site.each_context(request),
+        "opts": Tenant._meta,
+        "original": tenant,
+        "title": f"Preview: {tenant}",
+        "run_form": run_form,
+        "preview": preview,
+        "problems": problems,
+        "change_url": reverse("admin:timelogging_tenant_change", args=[tenant.pk]),
+    }
+    status = 200 if preview is not None else 400
+    return TemplateResponse(
+        request, "admin/timelogging/tenant/preview.html", context, status=status
+    )
+
+
+# -- Test connection ---------------------------------------------------------------------------
+def test_connection_page(
+    site: admin.AdminSite, request: HttpRequest, object_id: str
+) -> HttpResponse:
+    """The panel's "Test connection" (POST): JSON for the page's script, else a message
+    and back to the settings page."""
+    model_admin, tenant, refused = _tenant_to_change(site, request, object_id)
+    if refused is not None or tenant is None:
+        return refused or json_error("No such tenant.", status=404)
+    connection = PSAConnection.objects.filter(tenant=tenant, is_active=True).first()
+    if connection is None:
+        ok, text = False, "No PSA connection: add one first."
+    else:
+        result = connection_test(connection=connection)
+        ok, text = result.ok, connection_test_message(connection, result)
+    if _wants_json(request):
+        return JsonResponse({"ok": ok, "message": text})
+    model_admin.message_user(request, text, messages.SUCCESS if ok else messages.ERROR)
+    return HttpResponseRedirect(reverse("admin:timelogging_tenant_change", args=[tenant.pk]))
+
+
+# -- the page's panels -------------------------------------------------------------------------
+def page_context(request: HttpRequest, tenant: Tenant) -> dict[str, Any]:
+    """What the change page shows beside Django's form: the PSA connection panel and the
+    preview panel."""
+    return {
+        "psa_panel": psa_connection_panel(tenant),
+        "preview_form": SettingsPreviewForm(
+            tenant=tenant,
+            initial={"started_by": getattr(request.user, "email", ""), "duration": 5},
+        ),
+        "preview_url": reverse("admin:tenant_preview", args=[tenant.pk]),
+    }
+
+
+def saved_message(changes: list[str]) -> str:
+    """ "Saved. Status: No → Yes; …": what the save changed."""
+    return "Saved. " + ("; ".join(changes) if changes else "Nothing changed") + "."
 
 
 # --- pieces ---------------------------------------------------------------------------------
@@ -278,7 +232,7 @@ def psa_connection_panel(tenant: Tenant) -> dict[str, Any]:
         "vendor": connection.vendor_label,
         "paused": connection.paused_at is not None,
         "edit_url": reverse("admin:timelogging_psaconnection_change", args=[connection.pk]),
-        "test_url": reverse("admin:timelogging_tenant_test_connection", args=[tenant.pk]),
+        "test_url": reverse("admin:tenant_test_connection", args=[tenant.pk]),
     }
 
 

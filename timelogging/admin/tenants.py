@@ -4,24 +4,36 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.urls import path, reverse
 
+from psa.base import PSAUser
 from psa.registry import vendor_choices
-from timelogging.admin.base import NoAddRelatedTagsMixin, TenantIsolationMixin
+from timelogging.admin.base import TenantScopedModelAdmin
 from timelogging.admin.psa_tools import (
     PICKER_JS,
-    PSAUserCheckAdminMixin,
     attach_picker,
     json_error,
+    psa_user_check_after_save,
     psa_users_response,
 )
-from timelogging.admin.tenant_page import TenantSettingsPageMixin
+from timelogging.admin.site import admin_site
+from timelogging.admin.tenant_page import (
+    TENANT_SETTINGS_CSS,
+    TENANT_SETTINGS_JS,
+    page_context,
+    saved_message,
+    settings_changes,
+)
 from timelogging.forms import AutomationTimeForm, TagInlineFormSet, TenantSettingsForm
 from timelogging.models import Automation, PSAConnection, Tag, Tenant
+
+# Where construct_change_message leaves the save's changes for response_change.
+_CHANGES = "_piadesk_tenant_settings_changes"
 
 
 class AutomationInline(admin.TabularInline):
@@ -65,16 +77,15 @@ class TagInline(admin.TabularInline):
         return getattr(obj, "n_clients", "-")
 
 
-@admin.register(Tenant)
-class TenantAdmin(
-    TenantIsolationMixin,
-    PSAUserCheckAdminMixin,
-    TenantSettingsPageMixin,
-    NoAddRelatedTagsMixin,
-    admin.ModelAdmin,
-):
+@admin.register(Tenant, site=admin_site)
+class TenantAdmin(TenantScopedModelAdmin):
+    """The "Tenant Settings → Automated Time Logging" page, with its PSA connection panel,
+    its preview (``tenant_page.py``; the preview and "Test connection" are site views) and
+    "Saved. …" messages that say what changed and what the settings now do."""
+
     tenant_lookup = "pk"  # the rows are tenants: staff see their own only
     form = TenantSettingsForm
+    change_form_template = "admin/timelogging/tenant/change_form.html"
     fieldsets = [
         ("Tenant", {"fields": ["name"]}),
         (
@@ -108,8 +119,11 @@ class TenantAdmin(
             .annotate(active_vendor_code=Subquery(active.values("vendor")[:1]))
         )
 
-    class Media:
-        js = (PICKER_JS,)
+    @property
+    def media(self) -> forms.Media:
+        return super().media + forms.Media(
+            js=[PICKER_JS, TENANT_SETTINGS_JS], css={"all": [TENANT_SETTINGS_CSS]}
+        )
 
     # -- "A specified PSA user", picked from the PSA -------------------------------------------
     def get_urls(self) -> list[Any]:
@@ -132,34 +146,64 @@ class TenantAdmin(
     def render_change_form(
         self, request: HttpRequest, context: dict[str, Any], *args: Any, obj: Any = None, **kw: Any
     ) -> HttpResponse:
-        if obj is not None:  # a new tenant has no connection to search yet
+        if obj is not None:  # a new tenant has no connection to search or test yet
+            context.update(page_context(request, obj))
             attach_picker(
                 context["adminform"].form,
                 ref_field="specified_psa_user_ref",
                 name_field="specified_psa_user_name",
                 url=reverse("admin:timelogging_tenant_psa_users", args=[obj.pk]),
             )
-        return super().render_change_form(request, context, *args, obj=obj, **kw)
-
-    def psa_user_to_check(
-        self, request: HttpRequest, object_id: str | None
-    ) -> tuple[PSAConnection, str] | None:
-        # Mirrors TenantSettingsForm.clean: the specified user, when newly chosen.
-        ref = request.POST.get("specified_psa_user_ref", "").strip()
-        if object_id is None or not ref or request.POST.get("log_as") != Tenant.LogAs.SPECIFIED:
-            return None
-        tenant = self.get_object(request, unquote(object_id))
-        if tenant is None or not self.has_change_permission(request, tenant):
-            return None
-        if tenant.log_as == Tenant.LogAs.SPECIFIED and tenant.specified_psa_user_ref == ref:
-            return None  # unchanged: not checked again
-        connection = PSAConnection.objects.filter(tenant=tenant, is_active=True).first()
-        return (connection, ref) if connection is not None else None
+        return super().render_change_form(request, context, *args, obj=obj, **kw)  # type: ignore[misc]  # args are add, change, form_url: never obj
 
     def save_model(self, request: HttpRequest, obj: Tenant, form: Any, change: bool) -> None:
+        ref = form.psa_user_to_check()  # before saving: it compares with what was saved
         super().save_model(request, obj, form, change)
-        for warning in getattr(form, "psa_warnings", []):
-            self.message_user(request, warning, messages.WARNING)
+        if ref is None:
+            return
+
+        def name_from_psa(user: PSAUser) -> None:
+            # A user typed by hand gets the PSA's name for it (the picker fills it itself).
+            if not obj.specified_psa_user_name and user.name:
+                obj.specified_psa_user_name = user.name
+                obj.save(update_fields=["specified_psa_user_name", "updated_at"])
+
+        psa_user_check_after_save(
+            self,
+            request,
+            connection=PSAConnection.objects.filter(tenant=obj, is_active=True).first(),
+            ref=ref,
+            found=name_from_psa,
+        )
+
+    # -- "Saved. Status: No → Yes; …" ----------------------------------------------------------
+    def construct_change_message(
+        self, request: HttpRequest, form: Any, formsets: Any, add: bool = False
+    ) -> Any:
+        if not add:
+            request.__dict__[_CHANGES] = settings_changes(form, formsets or [])
+        return super().construct_change_message(request, form, formsets, add)
+
+    def response_change(self, request: HttpRequest, obj: Tenant) -> HttpResponse:
+        response = super().response_change(request, obj)
+        changes = request.__dict__.get(_CHANGES)
+        if changes is None:
+            return response
+
+        def tell() -> None:
+            # After the PSA user check (save_model's, which may name the user): the summary
+            # says what the settings now are.
+            obj.refresh_from_db()
+            text = saved_message(changes)
+            summary, level = settings_summary(obj)
+            if level == messages.SUCCESS:  # one message: what changed, and what it now does
+                self.message_user(request, f"{text} {summary}", level)
+            else:
+                self.message_user(request, text, messages.SUCCESS)
+                self.message_user(request, summary, level)
+
+        self.after_save(request, tell)
+        return response
 
     def get_inline_instances(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         inlines = super().get_inline_instances(request, obj)

@@ -35,7 +35,11 @@ from timelogging.api.serializers import (
 )
 from timelogging.exports import time_entries_csv_response
 from timelogging.models import AutomationRun, TimeEntry
-from timelogging.selectors import automation_runs_history, time_entries_history
+from timelogging.selectors import (
+    automation_runs_history,
+    time_entries_history,
+    visible_tenant_ids,
+)
 from timelogging.services.ingest import RunConflict, RunRace, run_ingest
 
 UNAUTHORIZED = OpenApiResponse(ErrorSerializer, description="Missing, unknown or revoked API key.")
@@ -62,7 +66,7 @@ class AutomationRunViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, views
     pagination_class = AutomationRunPagination
 
     def get_queryset(self) -> QuerySet[AutomationRun]:
-        return automation_runs_history(tenant=request_tenant(self.request))
+        return automation_runs_history(tenant_ids=visible_tenant_ids(self.request.auth))
 
     def get_serializer_class(self) -> type[RunSerializer]:
         return RunHistorySerializer if self.action == "list" else RunSerializer
@@ -138,7 +142,7 @@ class TimeEntryHistoryMixin(_HistoryViewBase):
     filterset_class = TimeEntryFilter
 
     def get_queryset(self) -> QuerySet[TimeEntry]:
-        return time_entries_history(tenant=request_tenant(self.request))
+        return time_entries_history(tenant_ids=visible_tenant_ids(self.request.auth))
 
 
 class TimeEntryViewSet(TimeEntryHistoryMixin, mixins.ListModelMixin, viewsets.GenericViewSet):

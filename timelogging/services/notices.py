@@ -179,7 +179,7 @@ def _check_queue_delays(*, now: dt.datetime) -> int:
                 f"waited {waited} minutes. The PSA may be refusing or throttling requests, or "
                 "the worker may be stopped. The delivery queue shows what waits and why."
             ),
-            link=admin_url(reverse("admin:timelogging_timeentry_queue")),
+            link=admin_url(reverse("admin:delivery_queue")),
         )
     return created
 

@@ -179,10 +179,10 @@ class Command(BaseCommand):
         if s["entry"] is not None:
             change = reverse("admin:timelogging_timeentry_change", args=[s["entry"].pk])
             specs.append(PageSpec("admin entries", "one entry (detail)", change))
-        queue = _path("admin:timelogging_timeentry_queue")
+        queue = _path("admin:delivery_queue")
         if queue:
             specs.append(PageSpec("admin entries", "delivery queue", queue))
-        reports = _path("admin:timelogging_timeentry_reports")
+        reports = _path("admin:reports")
         if reports:
             specs += [
                 PageSpec("reports", "tenant, 12 weeks", url(reports, tenant=t)),

@@ -1,0 +1,129 @@
+"""piadesk's admin site: the one ``AdminSite`` the project serves at /admin/ (``piadesk/urls.py``).
+
+It owns
+- the index, with the product pages (Reports, the Delivery queue) above the models;
+- the product pages that are not a list of one model, as site views (``get_urls``): reports,
+  the delivery queue, and the tenant page's preview and "Test connection";
+- every registration: the product's pages (``timelogging/admin/<concern>.py``, each a
+  ``TenantScopedModelAdmin``, registered with ``@admin.register(Model, site=admin_site)``) and,
+  explicitly here, the other apps' pages of rows that belong to no tenant, for superusers
+  only (users and groups, django-q2's task queue, django-axes' login lockouts).
+
+Django's admin is installed without autodiscovery (``SimpleAdminConfig``): other apps' admin
+modules register their pages on Django's default ``admin.site``, which is not served, so
+nothing reaches staff unless it is registered here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, URLResolver, path, reverse
+
+from timelogging.admin.base import superuser_only
+from timelogging.admin.queue import delivery_queue_page
+from timelogging.admin.reports import reports_page
+from timelogging.admin.tenant_page import settings_preview_page, test_connection_page
+
+
+class PiadeskAdminSite(admin.AdminSite):
+    site_header = "piadesk administration"
+    site_title = "piadesk administration"
+    index_title = "Automated time logging"
+    index_template = "admin/piadesk_index.html"
+
+    def get_urls(self) -> list[URLResolver | URLPattern]:
+        # Before Django's own: its last pattern is a catch-all for unknown pages. The addresses
+        # are those the pages had beside the models they read (bookmarks and the links in the
+        # notices already sent keep working).
+        view = self.admin_view
+        return [
+            path("timelogging/timeentry/reports/", view(self.reports_view), name="reports"),
+            path(
+                "timelogging/timeentry/queue/",
+                view(self.delivery_queue_view),
+                name="delivery_queue",
+            ),
+            path(
+                "timelogging/tenant/<path:object_id>/preview/",
+                view(self.tenant_preview_view),
+                name="tenant_preview",
+            ),
+            path(
+                "timelogging/tenant/<path:object_id>/test-connection/",
+                view(self.tenant_test_connection_view),
+                name="tenant_test_connection",
+            ),
+            *super().get_urls(),
+        ]
+
+    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        context = {"product_pages": self.product_pages(request), **(extra_context or {})}
+        return super().index(request, context)
+
+    def product_pages(self, request: HttpRequest) -> list[dict[str, str]]:
+        """The index's links to the pages that are not a model's list, for whoever may see
+        them (the history's viewers: staff and auditors)."""
+        if not request.user.has_perm("timelogging.view_timeentry"):
+            return []
+        return [
+            {
+                "title": "Reports",
+                "url": reverse("admin:reports", current_app=self.name),
+                "description": "Time logged per client, automation and PSA user; runs "
+                "logged and skipped, and why.",
+            },
+            {
+                "title": "Delivery queue",
+                "url": reverse("admin:delivery_queue", current_app=self.name),
+                "description": "Entries on their way to the PSA: what waits, what failed "
+                "and why, which connections are paused.",
+            },
+        ]
+
+    # -- the product pages (the work is in their modules) --------------------------------------
+    def reports_view(self, request: HttpRequest) -> HttpResponse:
+        return reports_page(self, request)
+
+    def delivery_queue_view(self, request: HttpRequest) -> HttpResponse:
+        return delivery_queue_page(self, request)
+
+    def tenant_preview_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return settings_preview_page(self, request, object_id)
+
+    def tenant_test_connection_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return test_connection_page(self, request, object_id)
+
+
+admin_site = PiadeskAdminSite(name="admin")
+
+
+def register_superuser_only_pages(site: admin.AdminSite) -> None:
+    """Other apps' pages of rows that belong to no tenant, for superusers only: users and
+    groups (a staff member who could edit users could make themselves a superuser or join
+    another tenant's group), the task queue (every task's arguments are entry ids of any
+    tenant, and "resubmit" would run them again), login lockouts (they name users and
+    addresses of every tenant). Each keeps the app's own admin class."""
+    from django.contrib.auth.admin import GroupAdmin, UserAdmin
+    from django.contrib.auth.models import Group, User
+    from django_q import admin as q_admin
+    from django_q.conf import Conf
+    from django_q.models import Failure, OrmQ, Schedule, Success
+
+    site.register(User, superuser_only(UserAdmin))
+    site.register(Group, superuser_only(GroupAdmin))
+    site.register(Schedule, superuser_only(q_admin.ScheduleAdmin))
+    site.register(Success, superuser_only(q_admin.TaskAdmin))
+    site.register(Failure, superuser_only(q_admin.FailAdmin))
+    if Conf.ORM or Conf.TESTING:  # the broker's queue is a table with the ORM broker only
+        site.register(OrmQ, superuser_only(q_admin.QueueAdmin))
+    if getattr(settings, "AXES_ENABLE_ADMIN", True):
+        from axes import admin as axes_admin
+        from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+
+        site.register(AccessAttempt, superuser_only(axes_admin.AccessAttemptAdmin))
+        site.register(AccessLog, superuser_only(axes_admin.AccessLogAdmin))
+        site.register(AccessFailureLog, superuser_only(axes_admin.AccessFailureLogAdmin))
