@@ -59,7 +59,7 @@ import hashlib
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from psa.base import (
     Cache,
@@ -127,6 +127,14 @@ CREDENTIALS_FIX = "check the API user name and the API integration code (trackin
 def normalise_base_url(url: str) -> str:
     """A base address ending in exactly one "/", so that ``base + "v1.0/..."`` is right."""
     return url.strip().rstrip("/") + "/"
+
+
+def _web_url(value: Any) -> str:
+    if not isinstance(value, str) or address_error(
+        value.strip(), what="a web address", example="e.g. https://ww5.autotask.net/"
+    ):
+        return ""
+    return normalise_base_url(value)
 
 
 def _valid_id(value: Any, what: str) -> int:
@@ -534,10 +542,23 @@ class AutotaskBackend(PSABackend):
             zone = {
                 "url": normalise_base_url(url),
                 "name": str(info.get("zoneName") or "").strip(),
+                # Where people use this database (e.g. https://ww5.autotask.net/): the ticket
+                # links on entry pages. Only a clean address is kept; none is not an error.
+                "web_url": _web_url(info.get("webUrl")),
             }
             self.cache.set(key, zone, ZONE_CACHE_SECONDS)
             return zone, True
         raise _error(ConfigurationError, message, response)
+
+    def ticket_url(self, ticket_id: str) -> str | None:
+        # Autotask's ExecuteCommand link to a ticket, on the zone's web address as the zone
+        # look-up last gave it (read from the cache: no request here).
+        zone = self.cache.get(self._zone_cache_key()) or {}
+        web_url = zone.get("web_url")
+        if not web_url:
+            return None
+        query = urlencode({"Code": "OpenTicketDetail", "TicketID": ticket_id})
+        return f"{web_url}Autotask/AutotaskExtend/ExecuteCommand.aspx?{query}"
 
     # -- plumbing ------------------------------------------------------------------------------
     def _headers(self) -> dict[str, str]:

@@ -325,6 +325,12 @@ class PSABackend:
         """Active users, optionally filtered by a search string (for pickers)."""
         raise NotImplementedError
 
+    def ticket_url(self, ticket_id: str) -> str | None:
+        """Where a person opens the ticket in the vendor's web app (not the API), or None
+        when it cannot be told. Never makes a request: it is called after a post, to record
+        the link shown on the entry's page."""
+        return None
+
     # -- the write ---------------------------------------------------------------------------
     def adjust_window(
         self, start: dt.datetime, end: dt.datetime, now: dt.datetime

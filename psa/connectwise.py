@@ -28,7 +28,7 @@ import hashlib
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from django.conf import settings as django_settings
 
@@ -231,6 +231,9 @@ class ConnectWiseBackend(PSABackend):
         ConfigField("private_key", "Private key", secret=True),
     )
     destination_fields: ClassVar[tuple[str, ...]] = ("site_url", "company_id")
+    # ConnectWise's deep link to a service ticket in the web client (the "v4_6_release" path
+    # is served by every codebase, cloud and on-premises).
+    TICKET_PAGE = "/v4_6_release/services/system_io/Service/fv_sr100_request.rpp"
 
     def __init__(self, config: ConnectionConfig, *, http: Any, cache: Cache) -> None:
         super().__init__(config, http=http, cache=cache)
@@ -372,6 +375,10 @@ class ConnectWiseBackend(PSABackend):
         )
 
     # -- reads ---------------------------------------------------------------------------------
+    def ticket_url(self, ticket_id: str) -> str | None:
+        query = urlencode({"service_recid": ticket_id, "companyName": self.company_id})
+        return f"{self.site_url}{self.TICKET_PAGE}?{query}"
+
     def check_connection(self) -> str:
         info = self._json(self._call("GET", "system/info"), Mapping, "system/info")
         version = f" {info['version']}" if info.get("version") else ""

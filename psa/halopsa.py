@@ -52,6 +52,7 @@ import re
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
+from urllib.parse import urlencode
 
 from cryptography.fernet import Fernet, InvalidToken
 
@@ -600,6 +601,14 @@ class HaloPSABackend(PSABackend):
         return PSAUser(ref=ref, name=name, email=str(agent.get("email") or ""))
 
     # -- reads ---------------------------------------------------------------------------------
+    def ticket_url(self, ticket_id: str) -> str | None:
+        # The agent app lives beside the resource server: https://acme.halopsa.com/api →
+        # https://acme.halopsa.com/ticket?id=1001.
+        web = self.resource_url.removesuffix("/api")
+        if web == self.resource_url:
+            return None  # a resource server not at <app>/api: its web app's address is unknown
+        return f"{web}/ticket?{urlencode({'id': ticket_id})}"
+
     def check_connection(self) -> str:
         # The agent the API application logs in as: cheap, and proves token and API work.
         me = self._json(self._call("GET", "Agent/me"), Mapping, "Agent/me")

@@ -410,6 +410,9 @@ class TimeEntry(TenantOwned):
     psa_user_ref = models.CharField("PSA user", max_length=100, blank=True)
     psa_user_name = models.CharField(max_length=200, blank=True)
     psa_entry_id = models.CharField("PSA entry id", max_length=64, blank=True)
+    # Where staff open the ticket in the PSA's web app, as the backend said when the entry was
+    # posted (PSABackend.ticket_url; Autotask's needs the zone's web address, known then).
+    psa_ticket_url = models.URLField("PSA ticket link", max_length=500, blank=True, editable=False)
     # Delivery state, owned by piadesk (see services/delivery.py). ``attempts`` counts the
     # tries that may have reached the PSA (and numbers the PostAttempt rows); waits (the
     # request budget, the connection's concurrency, a PSA's Retry-After) are not attempts:

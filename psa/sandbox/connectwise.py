@@ -31,6 +31,7 @@ from psa.sandbox.models import (
     SandboxTimeEntry,
     Vendor,
 )
+from psa.sandbox.views import ticket_page
 
 VENDOR = Vendor.CONNECTWISE
 VERSION = "v2025.1.12345"
@@ -458,6 +459,12 @@ def entries_json(request: HttpRequest) -> JsonResponse:
     )
 
 
+@require_GET
+def ticket_web_page(request: HttpRequest) -> HttpResponse:
+    """The web client's ticket link (``service_recid``): the sandbox page, at the ticket."""
+    return ticket_page("connectwise", request.GET.get("service_recid"))
+
+
 @csrf_exempt
 def not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
     return ApiError(404, "NotFound", f"No such resource: {request.path}").response()
@@ -471,5 +478,10 @@ urlpatterns = [
     path(f"{API}system/members", members, name="connectwise-members"),
     path(f"{API}service/tickets/<int:ticket_id>", ticket, name="connectwise-ticket"),
     path(f"{API}time/entries", time_entries, name="connectwise-time-entries"),
+    path(
+        "v4_6_release/services/system_io/Service/fv_sr100_request.rpp",
+        ticket_web_page,
+        name="connectwise-ticket-page",
+    ),
     re_path(r"^(?P<rest>.*)$", not_found),
 ]

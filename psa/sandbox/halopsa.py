@@ -72,6 +72,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path, re_path
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET
 
 from psa.sandbox.models import (
     SandboxAccount,
@@ -80,6 +81,7 @@ from psa.sandbox.models import (
     SandboxTimeEntry,
     Vendor,
 )
+from psa.sandbox.views import ticket_page
 
 VENDOR = Vendor.HALOPSA
 TOKEN_SALT = "psa.sandbox.halopsa.token"
@@ -478,6 +480,12 @@ def actions(request: HttpRequest, account: SandboxAccount) -> JsonResponse:
     return JsonResponse({"record_count": len(rows), "actions": rows})
 
 
+@require_GET
+def ticket_web_page(request: HttpRequest) -> HttpResponse:
+    """The agent app's ticket link (``/ticket?id=``): the sandbox page, at the ticket."""
+    return ticket_page("halopsa", request.GET.get("id"))
+
+
 @csrf_exempt
 def not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
     return ApiError(404, {"message": f"No such resource: {request.path}"}).response()
@@ -491,5 +499,10 @@ urlpatterns = [
     path("api/Outcome", outcomes, name="halopsa-outcomes"),
     path("api/Tickets/<int:ticket_id>", ticket, name="halopsa-ticket"),
     path("api/Actions", actions, name="halopsa-actions"),
+    path(
+        "ticket",
+        ticket_web_page,
+        name="halopsa-ticket-page",
+    ),
     re_path(r"^(?P<rest>.*)$", not_found),
 ]

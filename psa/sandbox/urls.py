@@ -12,6 +12,11 @@ app_name = "sandbox"
 urlpatterns = [
     path("", views.index, name="index"),
     path("<str:vendor>/faults", views.faults, name="faults"),
+    path(
+        "Autotask/AutotaskExtend/ExecuteCommand.aspx",
+        views.autotask_execute_command,
+        name="autotask-execute-command",
+    ),
     path("connectwise/", include("psa.sandbox.connectwise")),
     path("autotask/", include("psa.sandbox.autotask")),
     path("halopsa/", include("psa.sandbox.halopsa")),

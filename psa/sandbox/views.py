@@ -6,7 +6,7 @@ import json
 
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
@@ -39,6 +39,20 @@ def index(request: HttpRequest) -> HttpResponse:
         "sandbox/index.html",
         {"accounts": accounts, "site_urls": site_urls},
     )
+
+
+def ticket_page(vendor: str, ticket_id: str | None) -> HttpResponse:
+    """The sandbox's stand-in for a vendor's ticket page (the links on piadesk's entry pages):
+    this page, at the ticket."""
+    anchor = f"#{vendor}-ticket-{ticket_id}" if ticket_id and ticket_id.isdigit() else ""
+    return redirect(reverse("sandbox:index") + anchor)
+
+
+@require_GET
+def autotask_execute_command(request: HttpRequest) -> HttpResponse:
+    """Autotask's ExecuteCommand (``Code=OpenTicketDetail&TicketID=...``) on the zone's web
+    address, which is ``/sandbox/`` in the sandbox."""
+    return ticket_page("autotask", request.GET.get("TicketID"))
 
 
 FAULT_FIELDS = (

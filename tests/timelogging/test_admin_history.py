@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tests.factories import AutomationRunFactory, TimeEntryFactory
+from tests.factories import AutomationRunFactory, PSAConnectionFactory, TimeEntryFactory
 from tests.timelogging.admin_support import admin_url
 from timelogging.models import AutomationRun, PostAttempt, StaffProfile, TimeEntry
 
@@ -33,9 +33,43 @@ def entry():
         outcome="permanent",
         http_status=400,
         error="member cannot enter time",
-        exchanges=[{"method": "POST", "url": "https://cw.example.com/time/entries"}],
+        exchanges=[
+            {
+                "method": "POST",
+                "url": "https://cw.example.com/time/entries",
+                "status": 400,
+                "duration_ms": 120,
+                "request_excerpt": '{"chargeToId":1001,"member":{"identifier":"jdoe"}}',
+                "response_excerpt": '{"code":"InvalidObject","message":"member cannot',
+            }
+        ],
     )
     return entry
+
+
+def test_the_entry_page_shows_each_exchange_readable_and_collapsed(admin_client, entry):
+    html = admin_client.get(admin_url(entry, "change")).content.decode()
+    # One collapsed block per request, its summary the request line, the status and the time.
+    assert html.count("<details>") == 1
+    assert "<code>POST https://cw.example.com/time/entries</code>" in html
+    assert "400 Bad Request" in html
+    assert "120 ms" in html
+    # JSON indented for reading; an excerpt cut mid-JSON shown as it came.
+    assert "{\n  &quot;chargeToId&quot;: 1001,\n  &quot;member&quot;: {" in html
+    cut = '{"code":"InvalidObject","message":"member cannot'.replace('"', "&quot;")
+    assert cut in html
+
+
+def test_a_posted_entry_links_its_ticket_in_the_psa(admin_client, entry):
+    entry.status = TimeEntry.Status.POSTED
+    entry.psa_ticket_url = "https://cw.example.com/ticket?service_recid=1001"
+    entry.connection = PSAConnectionFactory(tenant=entry.tenant)
+    entry.save()
+    html = admin_client.get(admin_url(entry, "change")).content.decode()
+    assert (
+        f'<a href="https://cw.example.com/ticket?service_recid=1001" target="_blank" '
+        f'rel="noopener noreferrer">Open ticket {entry.run.ticket_id} in ConnectWise PSA</a>'
+    ) in html
 
 
 def test_run_and_entry_pages_are_viewable(admin_client, entry):

@@ -156,6 +156,12 @@ def test_the_printed_curl_works_for_each_vendor(live_server, vendor):
     [stored] = SandboxTimeEntry.objects.filter(vendor=vendor).select_related("ticket", "member")
     assert (stored.ticket.ticket_id, stored.member.identifier) == (1001, "jdoe")
 
+    # The entry's link to the ticket in the PSA's web app: the sandbox's page, at the ticket.
+    opened = requests.get(entry.psa_ticket_url, timeout=30)
+    assert opened.status_code == 200
+    assert opened.history[0].headers["Location"] == f"/sandbox/#{vendor}-ticket-1001"
+    assert f'id="{vendor}-ticket-1001"' in opened.text
+
 
 def test_every_vendor_has_a_sandbox_for_the_demo():
     # The demo's --vendor choices are the registry's vendors (the command cannot import the

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.contrib import admin, messages
@@ -15,6 +14,7 @@ from django.utils.text import Truncator
 
 from timelogging.admin import entry_operations
 from timelogging.admin.base import HistoryModelAdmin, ReadOnlyInline, admin_link
+from timelogging.admin.exchanges import exchanges_html
 from timelogging.admin.exports import export_csv_view
 from timelogging.admin.filters import (
     CreatedFilter,
@@ -121,12 +121,7 @@ class PostAttemptInline(ReadOnlyInline):
 
     @admin.display(description="HTTP exchanges")
     def exchanges_text(self, obj: PostAttempt) -> str:
-        if not obj.exchanges:
-            return "-"
-        return format_html(
-            '<pre style="white-space: pre-wrap; max-width: 60em">{}</pre>',
-            json.dumps(obj.exchanges, indent=2, ensure_ascii=False),
-        )
+        return exchanges_html(obj.exchanges)
 
 
 @admin.register(TimeEntry, site=admin_site)
@@ -166,7 +161,18 @@ class TimeEntryAdmin(HistoryModelAdmin):
         (None, {"fields": ["run_link", "tenant", "status", "connection"]}),
         (
             "Entry",
-            {"fields": ["log_as", "psa_user", "minutes", "start", "end", "notes", "psa_entry_id"]},
+            {
+                "fields": [
+                    "log_as",
+                    "psa_user",
+                    "minutes",
+                    "start",
+                    "end",
+                    "notes",
+                    "psa_entry_id",
+                    "psa_ticket",
+                ]
+            },
         ),
         (
             "Posting",
@@ -184,7 +190,7 @@ class TimeEntryAdmin(HistoryModelAdmin):
             },
         ),
     ]
-    readonly_fields = ("run_link", "psa_user", "wait", "created_at", "posted_at")
+    readonly_fields = ("run_link", "psa_user", "psa_ticket", "wait", "created_at", "posted_at")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[TimeEntry]:
         return (
@@ -202,6 +208,19 @@ class TimeEntryAdmin(HistoryModelAdmin):
         if obj.psa_user_name and obj.psa_user_ref:
             return f"{obj.psa_user_name} ({obj.psa_user_ref})"
         return obj.psa_user_name or obj.psa_user_ref or "-"
+
+    @admin.display(description="In the PSA")
+    def psa_ticket(self, obj: TimeEntry) -> str:
+        ticket = f"ticket {obj.run.ticket_id}"
+        if not obj.psa_ticket_url:
+            return ticket
+        vendor = obj.connection.vendor_label if obj.connection else "the PSA"
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener noreferrer">Open {} in {}</a>',
+            obj.psa_ticket_url,
+            ticket,
+            vendor,
+        )
 
     @admin.display(description="Waiting")
     def wait(self, obj: TimeEntry) -> str:

@@ -322,6 +322,8 @@ def _record_success(
     with transaction.atomic():
         entry.status = TimeEntry.Status.POSTED
         entry.psa_entry_id = result.psa_entry_id
+        if backend is not None:
+            entry.psa_ticket_url = backend.ticket_url(entry.run.ticket_id) or ""
         if user.ref:
             entry.psa_user_ref = user.ref
             entry.psa_user_name = user.name  # never the id posing as a name
