@@ -182,16 +182,21 @@ class HistoryModelAdmin(TenantScopedModelAdmin):
         term = search_term.strip()
         if not term or not self.search_fields:
             return queryset, False
+        return queryset.filter(pk__in=united(self.exact_matches(queryset.model, term))), False
+
+    def exact_matches(self, model: type[Model], term: str) -> list[QuerySet[Any]]:
         # One index look-up per field, united. A plain OR across a join (run.ticket_id = t OR
         # entry.psa_entry_id = t) is one condition on the joined rows that no index serves:
         # PostgreSQL would walk the whole history testing it row by row.
-        model = queryset.model
-        matches = [
+        return [
             model._default_manager.filter(**{field: term}).order_by().values("pk")
             for field in self.search_fields
         ]
-        united = matches[0].union(*matches[1:]) if len(matches) > 1 else matches[0]
-        return queryset.filter(pk__in=united), False
+
+
+def united(matches: list[QuerySet[Any]]) -> QuerySet[Any]:
+    """The union of ``values("pk")`` querysets (one SQL UNION, each side on its own index)."""
+    return matches[0].union(*matches[1:]) if len(matches) > 1 else matches[0]
 
 
 class ReadOnlyInline(admin.TabularInline):

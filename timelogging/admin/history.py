@@ -13,7 +13,7 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from timelogging.admin import entry_operations
-from timelogging.admin.base import HistoryModelAdmin, ReadOnlyInline, admin_link
+from timelogging.admin.base import ReadOnlyInline, admin_link
 from timelogging.admin.exchanges import exchanges_html
 from timelogging.admin.exports import export_csv_view
 from timelogging.admin.filters import (
@@ -27,13 +27,14 @@ from timelogging.admin.filters import (
     RunClientFilter,
     TenantFilter,
 )
+from timelogging.admin.search import HistorySearchModelAdmin
 from timelogging.admin.site import admin_site
 from timelogging.audit import Operation
 from timelogging.models import AutomationRun, PostAttempt, TimeEntry
 
 
 @admin.register(AutomationRun, site=admin_site)
-class AutomationRunAdmin(HistoryModelAdmin):
+class AutomationRunAdmin(HistorySearchModelAdmin):
     list_display = (
         "run_id",
         "tenant",
@@ -58,7 +59,11 @@ class AutomationRunAdmin(HistoryModelAdmin):
     )
     indexed_sort_fields = ("received_at",)
     search_fields = ("run_id", "ticket_id")
-    search_help_text = "Exact run id or ticket number."
+    exact_label = "exact run ids and ticket numbers"
+    search_help_text = (
+        "Exact run id or ticket number, the starter's e-mail, or part of a client's or an "
+        "automation's name."
+    )
     fieldsets = [
         (None, {"fields": ["run_id", "reference_text", "tenant", "client", "automation"]}),
         (
@@ -125,7 +130,7 @@ class PostAttemptInline(ReadOnlyInline):
 
 
 @admin.register(TimeEntry, site=admin_site)
-class TimeEntryAdmin(HistoryModelAdmin):
+class TimeEntryAdmin(HistorySearchModelAdmin):
     list_display = (
         "run_link",
         "tenant",
@@ -152,7 +157,12 @@ class TimeEntryAdmin(HistoryModelAdmin):
     )
     indexed_sort_fields = ("created_at",)
     search_fields = ("run__run_id", "run__ticket_id", "psa_entry_id")
-    search_help_text = "Exact run id, ticket number or PSA entry id."
+    exact_label = "exact run ids, ticket numbers and PSA entry ids"
+    run_path = "run__"
+    search_help_text = (
+        "Exact run id, ticket number or PSA entry id, the starter's e-mail, or part of a "
+        "client's or an automation's name."
+    )
     inlines = [PostAttemptInline]
     actions = ["retry_entries", "redecide_entries", "discard_entries"]
     change_list_template = "admin/timelogging/timeentry/change_list.html"

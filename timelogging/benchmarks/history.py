@@ -161,6 +161,7 @@ ENTRY_FIELDS = [
     "psa_user_ref",
     "psa_user_name",
     "psa_entry_id",
+    "psa_ticket_url",
     "attempts",
     "counted_attempts",
     "next_attempt_at",
@@ -357,6 +358,7 @@ class _Generator:
             ref,
             name,
             psa_entry_id,
+            "",  # psa_ticket_url: the seed's connections are not real PSAs
             attempts,
             attempts,
             next_attempt_at,
