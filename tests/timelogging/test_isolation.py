@@ -83,9 +83,10 @@ def object_urls(model: type[Model]) -> list[str]:
 
 def without_echo(page: str, *terms: str) -> str:
     """The page without the places that repeat what was typed in the search box or a text
-    filter (the input's value, the links that keep it): what is left is what the page found."""
+    filter (the input's value, the links that keep it, the "Searched ... for “term”" message):
+    what is left is what the page found."""
     for term in terms:
-        for echo in (f'value="{term}"', f"={term}", f"%3D{term}"):
+        for echo in (f'value="{term}"', f"={term}", f"%3D{term}", f"“{term}”"):
             page = page.replace(echo, "")
     return page
 
