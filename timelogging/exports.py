@@ -1,7 +1,8 @@
-"""The CSV export of the time entry history, shared by the API and the admin.
+"""The CSV exports: the time entry history (shared by the API and the admin) and the
+configuration history (admin).
 
-Rows are built in one place (``TIME_ENTRY_COLUMNS``) so that both exports always have the same
-columns. The response streams: rows are read from the database in chunks
+Rows are built in one place (``TIME_ENTRY_COLUMNS``) so that both time entry exports always
+have the same columns. The response streams: rows are read from the database in chunks
 (``QuerySet.iterator``) and written one at a time, so an export of millions of entries runs in
 constant memory.
 """
@@ -85,27 +86,34 @@ class _Echo:
         return value
 
 
-def time_entries_csv_response(
-    entries: QuerySet[TimeEntry], *, excel_bom: bool = False
+def csv_response(
+    rows: Iterable[list[str]], *, name: str, excel_bom: bool = False
 ) -> StreamingHttpResponse:
-    """A streamed CSV attachment of ``entries`` (already filtered and ordered by the caller).
+    """A streamed CSV attachment ``<name>-<UTC time>.csv`` of ``rows`` (the header first).
 
     ``excel_bom`` starts the file with a UTF-8 byte order mark: Excel reads a CSV without one
     in the machine's legacy code page and garbles every non-ASCII name. Programs reading the
     API's export are better served without it (it would stick to the first header).
     """
-    # select_related is additive: the admin's changelist queryset lacks the run's client and
-    # automation, which every row shows (without them: two queries per row).
-    rows = entries.select_related(*TIME_ENTRY_HISTORY_RELATED).iterator(chunk_size=CHUNK_SIZE)
     writer = csv.writer(_Echo())
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
 
     def lines() -> Iterator[str]:
         if excel_bom:
             yield "\ufeff"
-        for row in time_entry_csv_rows(rows):
+        for row in rows:
             yield writer.writerow(row)
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="time-entries-{stamp}.csv"'
+    response["Content-Disposition"] = f'attachment; filename="{name}-{stamp}.csv"'
     return response
+
+
+def time_entries_csv_response(
+    entries: QuerySet[TimeEntry], *, excel_bom: bool = False
+) -> StreamingHttpResponse:
+    """A streamed CSV attachment of ``entries`` (already filtered and ordered by the caller)."""
+    # select_related is additive: the admin's changelist queryset lacks the run's client and
+    # automation, which every row shows (without them: two queries per row).
+    rows = entries.select_related(*TIME_ENTRY_HISTORY_RELATED).iterator(chunk_size=CHUNK_SIZE)
+    return csv_response(time_entry_csv_rows(rows), name="time-entries", excel_bom=excel_bom)

@@ -162,7 +162,16 @@ def test_history_lists_do_not_grow_queries_per_row(admin_client, model):
 
 
 def test_search_is_exact(admin_client):
-    run = AutomationRunFactory(run_id="RUN-77", ticket_id="77")
+    # Identifiers are matched whole; the client's and automation's names (searched in part)
+    # hold none of the terms below.
+    run = AutomationRunFactory(
+        run_id="RUN-77",
+        ticket_id="77",
+        client__key="contoso",
+        client__name="Contoso",
+        automation__key="reset",
+        automation__name="Reset",
+    )
     runs = admin_url(AutomationRun, "changelist")
     assert [r.pk for r in admin_client.get(runs, {"q": " RUN-77 "}).context["cl"].result_list] == [
         run.pk

@@ -30,6 +30,7 @@ from timelogging.admin.filters import (
 from timelogging.admin.search import HistorySearchModelAdmin
 from timelogging.admin.site import admin_site
 from timelogging.audit import Operation
+from timelogging.exports import time_entries_csv_response
 from timelogging.models import AutomationRun, PostAttempt, TimeEntry
 
 
@@ -302,7 +303,13 @@ class TimeEntryAdmin(HistorySearchModelAdmin):
         return [
             path(
                 "export.csv",
-                view(lambda request: export_csv_view(self, request)),
+                view(
+                    lambda request: export_csv_view(
+                        self,
+                        request,
+                        lambda rows: time_entries_csv_response(rows, excel_bom=True),
+                    )
+                ),
                 name="timelogging_timeentry_export_csv",
             ),
             path(
