@@ -166,6 +166,9 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True  # stored in UTC, always aware
+# Pages show dates as 2026-05-01 and times with their zone, 2026-05-01 10:42 EDT: each
+# tenant's pages are in its own zone (Tenant.time_zone; the API answers in UTC).
+FORMAT_MODULE_PATH = ["piadesk.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"

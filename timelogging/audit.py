@@ -72,6 +72,7 @@ def register_models() -> None:
             "log_as",
             "specified_psa_user_ref",
             "specified_psa_user_name",
+            "time_zone",
         ],
     )
     register(m.Tag, ["name"])

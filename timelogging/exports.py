@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import zoneinfo
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -32,8 +33,20 @@ CHUNK_SIZE = 2000
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _iso(value: dt.datetime | None) -> str:
-    return value.astimezone(dt.UTC).isoformat() if value is not None else ""
+def _iso(value: dt.datetime | None, zone: dt.tzinfo = dt.UTC) -> str:
+    return value.astimezone(zone).isoformat() if value is not None else ""
+
+
+# The columns holding a date and time: UTC in the API's export; in the admin's, the tenant's
+# zone, with its offset in each cell and its name in the header.
+TIME_COLUMNS = ("start", "end", "created_at", "posted_at")
+
+
+def admin_zone() -> zoneinfo.ZoneInfo | None:
+    """The zone the admin page asking for an export shows (the tenant's, see admin/site.py),
+    read while its view runs: the rows stream after the view has returned."""
+    zone = timezone.get_current_timezone()
+    return zone if isinstance(zone, zoneinfo.ZoneInfo) else None
 
 
 # (header, value of the cell for one entry); the entry comes with TIME_ENTRY_HISTORY_RELATED.
@@ -71,11 +84,24 @@ def csv_safe(value: Any) -> str:
     return text
 
 
-def time_entry_csv_rows(entries: Iterable[TimeEntry]) -> Iterator[list[str]]:
-    """The header, then one row per entry."""
-    yield [header for header, _ in TIME_ENTRY_COLUMNS]
+def time_entry_csv_rows(
+    entries: Iterable[TimeEntry], *, zone: zoneinfo.ZoneInfo | None = None
+) -> Iterator[list[str]]:
+    """The header, then one row per entry; times in UTC, or in ``zone`` (labelled)."""
+    if zone is None:
+        yield [header for header, _ in TIME_ENTRY_COLUMNS]
+        for entry in entries:
+            yield [csv_safe(cell(entry)) for _, cell in TIME_ENTRY_COLUMNS]
+        return
+    yield [
+        f"{header} ({zone.key})" if header in TIME_COLUMNS else header
+        for header, _ in TIME_ENTRY_COLUMNS
+    ]
     for entry in entries:
-        yield [csv_safe(cell(entry)) for _, cell in TIME_ENTRY_COLUMNS]
+        yield [
+            _iso(getattr(entry, header), zone) if header in TIME_COLUMNS else csv_safe(cell(entry))
+            for header, cell in TIME_ENTRY_COLUMNS
+        ]
 
 
 class _Echo:
@@ -110,10 +136,17 @@ def csv_response(
 
 
 def time_entries_csv_response(
-    entries: QuerySet[TimeEntry], *, excel_bom: bool = False
+    entries: QuerySet[TimeEntry],
+    *,
+    excel_bom: bool = False,
+    zone: zoneinfo.ZoneInfo | None = None,
 ) -> StreamingHttpResponse:
-    """A streamed CSV attachment of ``entries`` (already filtered and ordered by the caller)."""
+    """A streamed CSV attachment of ``entries`` (already filtered and ordered by the caller);
+    ``zone``: the times in this zone, its name in their headers (the admin's export, in the
+    tenant's zone); without it, UTC (the API's)."""
     # select_related is additive: the admin's changelist queryset lacks the run's client and
     # automation, which every row shows (without them: two queries per row).
     rows = entries.select_related(*TIME_ENTRY_HISTORY_RELATED).iterator(chunk_size=CHUNK_SIZE)
-    return csv_response(time_entry_csv_rows(rows), name="time-entries", excel_bom=excel_bom)
+    return csv_response(
+        time_entry_csv_rows(rows, zone=zone), name="time-entries", excel_bom=excel_bom
+    )

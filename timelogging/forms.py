@@ -24,6 +24,8 @@ from timelogging.models import (
     PSAUserMapping,
     Tag,
     Tenant,
+    default_time_zone,
+    time_zone_names,
 )
 from timelogging.services.connections import connection_validate
 
@@ -93,6 +95,18 @@ def _to_bool(value: Any) -> bool:
 class TenantSettingsForm(forms.ModelForm):
     """The "Tenant Settings → Automated Time Logging" page."""
 
+    time_zone = forms.ChoiceField(
+        label="Time zone",
+        # Left out (a form posted by a script): the site's zone, as for a new tenant.
+        required=False,
+        choices=lambda: [(name, name.replace("_", " ")) for name in time_zone_names()],
+        error_messages={
+            "invalid_choice": "“%(value)s” is not a time zone: choose one like "
+            "America/New_York or Europe/London."
+        },
+        help_text=Tenant._meta.get_field("time_zone").help_text,
+    )
+
     time_logging_enabled = forms.TypedChoiceField(
         label="Status",
         choices=[(True, "Yes"), (False, "No")],
@@ -107,6 +121,7 @@ class TenantSettingsForm(forms.ModelForm):
         model = Tenant
         fields = [
             "name",
+            "time_zone",
             "time_logging_enabled",
             "apply_to",
             "apply_tags",
@@ -160,6 +175,9 @@ class TenantSettingsForm(forms.ModelForm):
         ):
             self.add_error("specified_psa_user_ref", PSA_USER_REQUIRED)
         return cleaned
+
+    def clean_time_zone(self) -> str:
+        return self.cleaned_data.get("time_zone") or self.instance.time_zone or default_time_zone()
 
     def psa_user_to_check(self) -> str | None:
         """The specified PSA user, when this save chooses one (not on every save: an unrelated

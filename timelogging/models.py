@@ -9,19 +9,41 @@ runs domain logic in ``save()`` or signals.
 from __future__ import annotations
 
 import uuid
+import zoneinfo
+from functools import cache
 from typing import Any
 
 from auditlog.models import AbstractLogEntry, LogEntryManager
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey, APIKeyManager
 
 from psa.base import ErrorClass
 from psa.registry import backend_class
 
 MAX_MINUTES = 24 * 60
+
+
+@cache
+def time_zone_names() -> tuple[str, ...]:
+    """The IANA zone names this system knows (``zoneinfo``), sorted: a tenant's choices."""
+    return tuple(sorted(zoneinfo.available_timezones()))
+
+
+def default_time_zone() -> str:
+    """A new tenant's zone: the site's (``TIME_ZONE``), read when the tenant is created."""
+    return str(settings.TIME_ZONE)
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in time_zone_names():
+        raise ValidationError(
+            f"“{value}” is not a time zone: choose one like America/New_York or Europe/London."
+        )
 
 
 class Tenant(models.Model):
@@ -61,6 +83,13 @@ class Tenant(models.Model):
         "Autotask resource id or HaloPSA agent id.",
     )
     specified_psa_user_name = models.CharField(max_length=200, blank=True)
+    time_zone = models.CharField(
+        max_length=64,
+        default=default_time_zone,
+        validators=[validate_time_zone],
+        help_text="The tenant's pages, filters, reports and CSV exports show times in this zone "
+        "(as its PSA does); the API answers in UTC.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -71,6 +100,10 @@ class Tenant(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
 
 
 class StaffProfile(models.Model):
@@ -477,11 +510,16 @@ class TimeEntry(TenantOwned):
 
     @property
     def wait_text(self) -> str:
-        """ "waiting for the request budget until 10:42 UTC", or "" when not waiting."""
+        """ "waiting for the request budget until 10:42:00 EST", or "" when not waiting."""
         if not self.waiting_for or self.status not in self.OPEN_STATUSES:
             return ""
         label = self.WaitReason(self.waiting_for).label
-        until = f" until {self.next_attempt_at:%H:%M:%S} UTC" if self.next_attempt_at else ""
+        # In the zone of the page showing it (the tenant's, see admin/site.py), named.
+        until = (
+            f" until {timezone.localtime(self.next_attempt_at):%H:%M:%S %Z}"
+            if self.next_attempt_at
+            else ""
+        )
         return f"waiting for {label}{until}"
 
 

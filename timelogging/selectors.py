@@ -12,6 +12,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from django.conf import settings
 from django.db.models import Count, DateField, Max, QuerySet, Sum
 from django.db.models.functions import TruncMonth, TruncWeek
 from django.utils import timezone
@@ -21,6 +22,7 @@ from timelogging.models import (
     AutomationRun,
     Client,
     StaffProfile,
+    Tenant,
     TenantAPIKey,
     TimeEntry,
 )
@@ -29,14 +31,27 @@ from timelogging.models import (
 _VISIBLE_CACHE = "_piadesk_visible_tenant_ids"
 
 
+def _memberships(user: Any) -> list[tuple[int, str]]:
+    """(tenant id, tenant's time zone) of a person's ``StaffProfile``: one query, kept on the
+    user object, which lives for one request (however many filters, choices and querysets
+    ask)."""
+    cached = getattr(user, _VISIBLE_CACHE, None)
+    if cached is None:
+        cached = list(
+            StaffProfile.objects.filter(user_id=user.pk).values_list(
+                "tenant_id", "tenant__time_zone"
+            )
+        )
+        setattr(user, _VISIBLE_CACHE, cached)
+    return cached
+
+
 def visible_tenant_ids(who: Any) -> list[int] | None:
     """The tenants ``who`` may see: the one rule for the admin, the reports and the API.
 
     ``None`` means every tenant (active superusers); otherwise a list: a person's
     ``StaffProfile`` tenant (MSP staff and auditors), an API key's own tenant (the automation
-    service), or nothing (anyone else, anonymous users included). A person's answer is kept on
-    the user object, which lives for one request: one query per page, however many filters,
-    choices and querysets ask.
+    service), or nothing (anyone else, anonymous users included).
     """
     if isinstance(who, TenantAPIKey):
         return [] if who.revoked else [who.tenant_id]
@@ -44,13 +59,25 @@ def visible_tenant_ids(who: Any) -> list[int] | None:
         return []
     if who.is_superuser:
         return None
-    cached = getattr(who, _VISIBLE_CACHE, None)
-    if cached is None:
-        cached = list(
-            StaffProfile.objects.filter(user_id=who.pk).values_list("tenant_id", flat=True)
-        )
-        setattr(who, _VISIBLE_CACHE, cached)
-    return list(cached)
+    return [tenant_id for tenant_id, _ in _memberships(who)]
+
+
+def viewing_time_zone(user: Any, *, tenant_id: int | None = None) -> str:
+    """The zone a person's pages show times in: the tenant's they look at (``tenant_id``,
+    when they may see it), else their own tenant's, else the site's (``TIME_ZONE``)."""
+    visible = visible_tenant_ids(user)
+    if visible is None:  # superusers: the zone of the tenant they look at, if any
+        if tenant_id is not None:
+            zone = Tenant.objects.filter(pk=tenant_id).values_list("time_zone", flat=True).first()
+            if zone:
+                return zone
+        return str(settings.TIME_ZONE)
+    zones = dict(_memberships(user)) if visible else {}
+    if tenant_id in zones:
+        return zones[tenant_id]
+    if len(zones) == 1:
+        return next(iter(zones.values()))
+    return str(settings.TIME_ZONE)
 
 
 def scope_to_tenants(

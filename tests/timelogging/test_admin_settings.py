@@ -72,7 +72,7 @@ def test_settings_page_mirrors_the_article(admin_client, tenant):
     form = response.context["adminform"].form
     fieldsets = _fieldsets(response)
     assert list(fieldsets) == ["Tenant", "Automated Time Logging"]
-    assert fieldsets["Tenant"] == ["name"]
+    assert fieldsets["Tenant"] == ["name", "time_zone"]
     assert fieldsets["Automated Time Logging"] == [
         "time_logging_enabled",
         "apply_to",

@@ -21,15 +21,17 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import unquote
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from timelogging.admin.filters import ScopedTenantListFilter, selected_tenant_id
 from timelogging.admin.paging import HistoryPaginator
 from timelogging.models import Tenant
-from timelogging.selectors import scope_to_tenants, visible_tenant_ids
+from timelogging.selectors import scope_to_tenants, viewing_time_zone, visible_tenant_ids
 
 _AFTER_SAVE = "_piadesk_after_save"
 
@@ -70,12 +72,21 @@ class TenantScopedModelAdmin(admin.ModelAdmin):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> Any:
+        if object_id is not None and request.user.is_superuser:
+            # Superusers see every tenant: the page shows times in its row's tenant's zone
+            # (staff and auditors are in their own tenant's already, see site.py).
+            timezone.activate(self._zone_of(request, object_id))
         # Django's changeform_view validates and saves in one transaction: when it returns,
         # the save has committed (or raised, and nothing runs).
         response = super().changeform_view(request, object_id, form_url, extra_context)
         for work in request.__dict__.pop(_AFTER_SAVE, []):
             work()
         return response
+
+    def _zone_of(self, request: HttpRequest, object_id: str) -> str:
+        rows = self.get_queryset(request).filter(pk=unquote(object_id)).order_by()
+        tenant_ids = list(rows.values_list(self.tenant_lookup, flat=True)[:1])
+        return viewing_time_zone(request.user, tenant_id=tenant_ids[0] if tenant_ids else None)
 
     # -- what is shown -------------------------------------------------------------------------
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:

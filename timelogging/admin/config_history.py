@@ -32,7 +32,7 @@ from timelogging.admin.exports import export_csv_view
 from timelogging.admin.filters import DateRangeFilter, TenantFilter, selected_tenant_id
 from timelogging.admin.site import admin_site
 from timelogging.audit import EMPTY, change_lines, recorded_models
-from timelogging.exports import CHUNK_SIZE, csv_response, csv_safe
+from timelogging.exports import CHUNK_SIZE, admin_zone, csv_response, csv_safe
 from timelogging.models import ConfigChange
 from timelogging.selectors import visible_tenant_ids
 
@@ -140,7 +140,6 @@ def action_label(obj: ConfigChange) -> str:
 
 
 CONFIG_CHANGE_COLUMNS: list[tuple[str, Callable[[ConfigChange], Any]]] = [
-    ("when (UTC)", lambda c: c.timestamp.astimezone(dt.UTC).isoformat()),
     ("tenant", lambda c: c.tenant.name if c.tenant else ""),
     ("user", who),
     ("what", what),
@@ -151,12 +150,17 @@ CONFIG_CHANGE_COLUMNS: list[tuple[str, Callable[[ConfigChange], Any]]] = [
 
 
 def config_changes_csv_response(changes: QuerySet[ConfigChange]) -> HttpResponseBase:
+    # When: in the zone the page shows (the tenant's), named in the header.
+    zone = admin_zone()
+    when = zone.key if zone is not None else "UTC"
+
     def rows() -> Iterator[list[str]]:
-        yield [header for header, _ in CONFIG_CHANGE_COLUMNS]
+        yield [f"when ({when})", *(header for header, _ in CONFIG_CHANGE_COLUMNS)]
         for change in changes.select_related("tenant", "actor", "content_type").iterator(
             chunk_size=CHUNK_SIZE
         ):
-            yield [csv_safe(cell(change)) for _, cell in CONFIG_CHANGE_COLUMNS]
+            stamp = change.timestamp.astimezone(zone or dt.UTC).isoformat()
+            yield [stamp, *(csv_safe(cell(change)) for _, cell in CONFIG_CHANGE_COLUMNS)]
 
     return csv_response(rows(), name="configuration-history", excel_bom=True)
 

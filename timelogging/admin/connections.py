@@ -11,6 +11,7 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
@@ -148,7 +149,8 @@ class PSAConnectionAdmin(TenantScopedModelAdmin):
         if obj.pk is None:
             return "-"
         if obj.paused_at is not None:
-            return f"Paused since {obj.paused_at:%Y-%m-%d %H:%M} UTC: {obj.pause_reason}"
+            since = formats.date_format(timezone.localtime(obj.paused_at), "DATETIME_FORMAT")
+            return f"Paused since {since}: {obj.pause_reason}"
         return "Healthy" if obj.is_active else "Inactive"
 
     # -- PSA look-ups: "Test connection" and the user picker's list ----------------------------

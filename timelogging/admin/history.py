@@ -30,7 +30,7 @@ from timelogging.admin.filters import (
 from timelogging.admin.search import HistorySearchModelAdmin
 from timelogging.admin.site import admin_site
 from timelogging.audit import Operation
-from timelogging.exports import time_entries_csv_response
+from timelogging.exports import admin_zone, time_entries_csv_response
 from timelogging.models import AutomationRun, PostAttempt, TimeEntry
 
 
@@ -307,7 +307,9 @@ class TimeEntryAdmin(HistorySearchModelAdmin):
                     lambda request: export_csv_view(
                         self,
                         request,
-                        lambda rows: time_entries_csv_response(rows, excel_bom=True),
+                        lambda rows: time_entries_csv_response(
+                            rows, excel_bom=True, zone=admin_zone()
+                        ),
                     )
                 ),
                 name="timelogging_timeentry_export_csv",

@@ -8,7 +8,6 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import timezone
 
 from timelogging.models import PSAConnection, TimeEntry
 from timelogging.selectors import scope_to_tenants, visible_tenant_ids
@@ -37,7 +36,6 @@ def delivery_queue_page(site: admin.AdminSite, request: HttpRequest) -> HttpResp
         "title": "Delivery queue",
         "statuses": statuses,
         "oldest_waiting": stats.oldest_waiting,
-        "oldest_age": timezone.now() - stats.oldest_waiting if stats.oldest_waiting else None,
         "failures": sorted(stats.failures_by_class.items(), key=lambda kv: -kv[1]),
         "paused": paused,
         "changelist": changelist,

@@ -16,17 +16,22 @@ nothing reaches staff unless it is registered here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import update_wrapper
 from typing import Any
 
 from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
+from django.template.response import SimpleTemplateResponse
 from django.urls import URLPattern, URLResolver, path, reverse
+from django.utils import timezone
 
 from timelogging.admin.base import superuser_only
 from timelogging.admin.queue import delivery_queue_page
 from timelogging.admin.reports import reports_page
 from timelogging.admin.tenant_page import settings_preview_page, test_connection_page
+from timelogging.selectors import viewing_time_zone
 
 
 class PiadeskAdminSite(admin.AdminSite):
@@ -59,6 +64,20 @@ class PiadeskAdminSite(admin.AdminSite):
             ),
             *super().get_urls(),
         ]
+
+    def admin_view(self, view: Callable[..., Any], cacheable: bool = False) -> Callable[..., Any]:
+        """Every page of the site shows times in the zone of the tenant it is about
+        (``request_time_zone``), rendered in that zone, labelled by ``DATETIME_FORMAT``."""
+
+        def in_zone(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            with timezone.override(request_time_zone(request)):
+                response = view(request, *args, **kwargs)
+                # Rendered here, in the zone (Django would render once the view has returned).
+                if isinstance(response, SimpleTemplateResponse) and not response.is_rendered:
+                    response.render()
+                return response
+
+        return super().admin_view(update_wrapper(in_zone, view), cacheable)
 
     def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
         context = {"product_pages": self.product_pages(request), **(extra_context or {})}
@@ -99,6 +118,23 @@ class PiadeskAdminSite(admin.AdminSite):
 
 
 admin_site = PiadeskAdminSite(name="admin")
+
+# The parameters that name the tenant a page is about: the history lists' tenant filter, the
+# reports' tenant choice.
+TENANT_PARAMS = ("tenant__id__exact", "tenant")
+
+
+def request_time_zone(request: HttpRequest) -> str:
+    """The zone of the tenant a page is about: staff and auditors always see their tenant's;
+    superusers the tenant they chose in a filter or form (a change page narrows it to its
+    object's tenant, ``TenantScopedModelAdmin``), else the site's."""
+    tenant_id = None
+    for name in TENANT_PARAMS:
+        raw = request.GET.get(name, "")
+        if raw.isdigit() and len(raw) < 19:  # a bigint, not a number past 64 bits
+            tenant_id = int(raw)
+            break
+    return viewing_time_zone(request.user, tenant_id=tenant_id)
 
 
 def register_superuser_only_pages(site: admin.AdminSite) -> None:

@@ -294,6 +294,8 @@ def settings_changes(form: Any, formsets: Any) -> list[str]:
 
     if "name" in changed:
         changes.append(f"{label('name')}: {old.get('name')} → {new.get('name')}")
+    if "time_zone" in changed:
+        changes.append(f"{label('time_zone')}: {old.get('time_zone')} → {new.get('time_zone')}")
     if "time_logging_enabled" in changed:
         changes.append(
             f"{label('time_logging_enabled')}: {_yes_no(old.get('time_logging_enabled'))} → "

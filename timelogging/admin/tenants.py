@@ -87,7 +87,7 @@ class TenantAdmin(TenantScopedModelAdmin):
     form = TenantSettingsForm
     change_form_template = "admin/timelogging/tenant/change_form.html"
     fieldsets = [
-        ("Tenant", {"fields": ["name"]}),
+        ("Tenant", {"fields": ["name", "time_zone"]}),
         (
             "Automated Time Logging",
             {
@@ -107,7 +107,7 @@ class TenantAdmin(TenantScopedModelAdmin):
     radio_fields = {"apply_to": admin.VERTICAL, "log_as": admin.VERTICAL}
     filter_horizontal = ("apply_tags",)
     inlines = [AutomationInline, TagInline]
-    list_display = ("name", "status", "apply_to", "log_as", "active_vendor")
+    list_display = ("name", "status", "apply_to", "log_as", "active_vendor", "time_zone")
     list_filter = ("time_logging_enabled", "apply_to", "log_as")
     search_fields = ("name",)
 
