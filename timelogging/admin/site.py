@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import update_wrapper
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.template.response import SimpleTemplateResponse
 from django.urls import URLPattern, URLResolver, path, reverse
 from django.utils import timezone
@@ -32,6 +32,8 @@ from timelogging.admin.queue import delivery_queue_page
 from timelogging.admin.reports import reports_page
 from timelogging.admin.tenant_page import settings_preview_page, test_connection_page
 from timelogging.selectors import viewing_time_zone
+
+_View = TypeVar("_View", bound=Callable[..., HttpResponseBase])
 
 
 class PiadeskAdminSite(admin.AdminSite):
@@ -65,7 +67,7 @@ class PiadeskAdminSite(admin.AdminSite):
             *super().get_urls(),
         ]
 
-    def admin_view(self, view: Callable[..., Any], cacheable: bool = False) -> Callable[..., Any]:
+    def admin_view(self, view: _View, cacheable: bool = False) -> _View:
         """Every page of the site shows times in the zone of the tenant it is about
         (``request_time_zone``), rendered in that zone, labelled by ``DATETIME_FORMAT``."""
 
@@ -77,7 +79,7 @@ class PiadeskAdminSite(admin.AdminSite):
                     response.render()
                 return response
 
-        return super().admin_view(update_wrapper(in_zone, view), cacheable)
+        return super().admin_view(cast(_View, update_wrapper(in_zone, view)), cacheable)
 
     def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
         context = {"product_pages": self.product_pages(request), **(extra_context or {})}

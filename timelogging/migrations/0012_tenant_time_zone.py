@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('timelogging', '0010_delivery_operations'),
+        ('timelogging', '0011_entry_ticket_link_and_starter_search'),
     ]
 
     operations = [
