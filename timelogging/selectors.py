@@ -217,6 +217,43 @@ def report_names(*, by: ReportDimension, keys: Collection[str]) -> dict[str, str
     return {str(pk): name or key for pk, name, key in rows}
 
 
+@dataclass(frozen=True)
+class EntriesNotPosted:
+    period: dt.date
+    status: str
+    entries: int
+    minutes: int
+
+
+def entries_not_posted_by_period(
+    *, tenant_ids: Collection[int], start: dt.date, end: dt.date, period: ReportPeriod
+) -> list[EntriesNotPosted]:
+    """Entries not (yet) in the PSA per period and status (waiting, held, failed, discarded),
+    by the day their work started, as posted time is: the time a report does not show. Read
+    from the ``entry_not_posted`` index alone (a few percent of the entries)."""
+    rows = (
+        TimeEntry.objects.filter(
+            tenant_id__in=list(tenant_ids),
+            start__gte=_day_start(start),
+            start__lt=_day_start(end + dt.timedelta(days=1)),
+        )
+        .exclude(status=TimeEntry.Status.POSTED)
+        .annotate(bucket=_bucket("start", period))
+        .values("bucket", "status")
+        .annotate(entries=Count("*"), total=Sum("minutes"))
+        .order_by()
+    )
+    return [
+        EntriesNotPosted(
+            period=row["bucket"],
+            status=row["status"],
+            entries=row["entries"],
+            minutes=row["total"] or 0,
+        )
+        for row in rows
+    ]
+
+
 def run_decisions_by_period(
     *, tenant_ids: Collection[int], start: dt.date, end: dt.date, period: ReportPeriod
 ) -> list[RunDecisions]:

@@ -19,7 +19,7 @@ from tests.factories import (
     TenantFactory,
     TimeEntryFactory,
 )
-from timelogging.admin.charts import bar_list_chart, column_chart, nice_ceiling
+from timelogging.admin.charts import axis_ticks, bar_list_chart, column_chart, with_unit
 from timelogging.admin.reports import default_range, period_starts, pivot
 from timelogging.models import AutomationRun, StaffProfile, TimeEntry
 from timelogging.selectors import report_names, run_decisions_by_period, time_logged_by_period
@@ -210,7 +210,8 @@ def test_the_page_draws_svg_charts_and_tables(admin_client, acme):
     assert response.status_code == 200
     html = response.content.decode()
     # Time per week, clients, automations, users, runs, reasons (the admin has icon SVGs too).
-    assert html.count('class="piadesk-chart"') == 6
+    # ... and the entries not in the PSA (one failed).
+    assert html.count('class="piadesk-chart"') == 7
     assert "Contoso" in html and "fabrikam" in html and "Ann Smith" in html
     assert "1.25 h" in html  # 75 minutes logged
     assert "The client carries none of the chosen tags" in html
@@ -295,8 +296,95 @@ def test_queries_do_not_grow_with_clients_or_periods(admin_client, acme):
     assert count(start="2025-03-02", end="2026-03-15", period="month") == few
 
 
+def test_entries_not_in_the_psa_are_reported_by_status(admin_client, acme):
+    week2 = MONDAY + dt.timedelta(days=7)
+    contoso = acme.client_set.get(key="contoso")
+    reset = acme.automation_set.get(name="Reset password")
+    for status, minutes in (("held", 10), ("held", 5), ("discarded", 30), ("retry_wait", 7)):
+        posted(
+            acme, client=contoso, automation=reset, start=at(week2), minutes=minutes, status=status
+        )
+    response = _report(admin_client, tenant=acme.pk, start="2026-03-02", end="2026-03-15")
+    report = response.context["report"]
+    got = [(r.status, r.entries, r.total, r.hours) for r in report["not_posted"]]
+    # In the order a person deals with them; the fixture's failed entry (99 min) among them.
+    assert got == [
+        ("failed", [0, 1], 1, 99 / 60),
+        ("held", [0, 2], 2, 15 / 60),
+        ("retry_wait", [0, 1], 1, 7 / 60),
+        ("discarded", [0, 1], 1, 0.5),
+    ]
+    assert report["not_posted_total"] == 5
+    html = response.content.decode()
+    assert "Discarded (never posted)" in html
+    assert f"?status__exact=held&amp;tenant__id__exact={acme.pk}" in html
+    assert "5</strong>entries not in the PSA" in html.replace("\n", "")
+    # Posted time is unchanged by them.
+    assert report["total_entries"] == 3
+
+
+def test_the_report_downloads_as_csv(admin_client, acme):
+    response = admin_client.get(
+        reverse("admin:reports_csv"),
+        {"tenant": acme.pk, "start": "2026-03-02", "end": "2026-03-15"},
+    )
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith(f'attachment; filename="report-{acme.pk}-')
+    lines = b"".join(response.streaming_content).decode().lstrip("\ufeff").splitlines()
+    assert lines[0] == "table,name,2 Mar,9 Mar,total,entries"
+    assert "hours per client,Contoso,1.00,0.00,1.00,2" in lines
+    assert "hours per psa user,Ann Smith,0.00,0.25,0.25,1" in lines
+    assert "entries not in the PSA,Failed (needs a person),0,1,1.65,1" in lines
+    assert "runs skipped,The client carries none of the chosen tags,,,,2" in lines
+    # The page links it with the same choices.
+    page = _report(admin_client, tenant=acme.pk, start="2026-03-02", end="2026-03-15")
+    assert reverse("admin:reports_csv") + "?tenant=" in page.content.decode()
+
+
+def test_the_csv_is_refused_like_the_page(client, acme):
+    user = User.objects.create_user("nobody", password="pw", is_staff=True)
+    client.force_login(user)
+    response = client.get(reverse("admin:reports_csv"), {"tenant": acme.pk})
+    assert response.status_code == 403
+
+
+def test_counts_are_singular_for_one(admin_client):
+    tenant = TenantFactory(name="Solo")
+    posted(
+        tenant,
+        client=ClientFactory(tenant=tenant),
+        automation=AutomationFactory(tenant=tenant),
+        start=at(MONDAY),
+        minutes=5,
+    )
+    html = _report(admin_client, tenant=tenant.pk, start="2026-03-02", end="2026-03-15")
+    text = " ".join(html.content.decode().split())
+    assert "logged in 1 entry" in text and "1 entries" not in text
+    assert "</strong>run received" in text
+    assert "1 runs" not in text
+
+
 def test_chart_helpers():
-    assert [nice_ceiling(v) for v in (0, 0.7, 3, 7.5, 12, 260)] == [1, 1, 5, 10, 20, 500]
+    assert axis_ticks(0) == [0, 1]
+    assert axis_ticks(0.7) == [0, 0.2, 0.4, 0.6, 0.8]
+    assert axis_ticks(7.3) == [0, 2, 4, 6, 8]
+    assert axis_ticks(12) == [0, 5, 10, 15]
+    assert axis_ticks(260) == [0, 100, 200, 300]
+    assert axis_ticks(3, whole=True) == [0, 1, 2, 3]  # counts: never 0.75 of a run
+    assert axis_ticks(2, whole=True) == [0, 1, 2]
+    assert (with_unit(1, "run|runs"), with_unit(2, "run|runs"), with_unit(1.5, "h")) == (
+        "1 run",
+        "2 runs",
+        "1.5 h",
+    )
+    ticks = column_chart(title="t", labels=["a"], series=[("x", [0.7])], unit="h")
+    assert [t for t in ("0.2", "0.4", "0.6", "0.8") if f">{t}</text>" in ticks] == [
+        "0.2",
+        "0.4",
+        "0.6",
+        "0.8",
+    ]
+    assert ">0.25</text>" not in ticks and ">0.175</text>" not in ticks
     svg = column_chart(
         title="T & <b>", labels=["a<", "b"], series=[("x", [1, 2]), ("y", [0, 3])], unit="h"
     )

@@ -1,7 +1,8 @@
-"""Reports: time logged per client, automation and PSA user, by week or month, and how many
-runs were logged or skipped and why, for one tenant and a date range. Charts are inline SVG
-(``charts.py``); the figures come from ``selectors`` (aggregated in the database: six
-queries whatever the range or the number of clients).
+"""Reports: time logged per client, automation and PSA user, by week or month, the entries
+not in the PSA (waiting, held, failed, discarded: time the PSA does not show), and how many
+runs were logged or skipped and why, for one tenant and a date range; as a page and as CSV.
+Charts are inline SVG (``charts.py``); the figures come from ``selectors`` (aggregated in the
+database: seven queries whatever the range or the number of clients).
 
 The page is a site view (``PiadeskAdminSite``). Which tenants a user may report on is
 ``selectors.visible_tenant_ids``, the rule of every admin page and of the API. The selectors
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -21,18 +22,20 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from timelogging.admin.charts import bar_list_chart, column_chart
+from timelogging.exports import csv_response, csv_safe
 from timelogging.forms import model_choice_field
 from timelogging.models import AutomationRun, Tenant, TimeEntry
 from timelogging.selectors import (
     ReportDimension,
     ReportPeriod,
     TimeLogged,
+    entries_not_posted_by_period,
     report_names,
     run_decisions_by_period,
     scope_to_tenants,
@@ -171,6 +174,55 @@ def _row(name: str, minutes: list[int], entries: int) -> TableRow:
     )
 
 
+# The entries not in the PSA, in the order a person deals with them.
+NOT_POSTED = (
+    TimeEntry.Status.FAILED,
+    TimeEntry.Status.HELD,
+    TimeEntry.Status.PENDING,
+    TimeEntry.Status.POSTING,
+    TimeEntry.Status.RETRY_WAIT,
+    TimeEntry.Status.DISCARDED,
+)
+
+
+@dataclass(frozen=True)
+class NotPostedRow:
+    status: str
+    label: str
+    entries: list[int]  # per period
+    total: int
+    hours: float
+
+
+def not_posted_rows(
+    *,
+    tenant_ids: list[int],
+    start: dt.date,
+    end: dt.date,
+    period: ReportPeriod,
+    periods: Sequence[dt.date],
+) -> list[NotPostedRow]:
+    column = {day: i for i, day in enumerate(periods)}
+    counts: dict[str, list[int]] = defaultdict(lambda: [0] * len(periods))
+    minutes: dict[str, int] = defaultdict(int)
+    for row in entries_not_posted_by_period(
+        tenant_ids=tenant_ids, start=start, end=end, period=period
+    ):
+        counts[row.status][column[row.period]] += row.entries
+        minutes[row.status] += row.minutes
+    return [
+        NotPostedRow(
+            status=str(status),
+            label=str(status.label),
+            entries=counts[status],
+            total=sum(counts[status]),
+            hours=minutes[status] / 60,
+        )
+        for status in NOT_POSTED
+        if status in counts
+    ]
+
+
 @dataclass(frozen=True)
 class Section:
     title: str
@@ -210,6 +262,9 @@ def time_report_context(
         )
         sections.append(Section(title=title, chart=chart, rows=table))
 
+    not_posted = not_posted_rows(
+        tenant_ids=tenant_ids, start=start, end=end, period=period, periods=periods
+    )
     decisions = run_decisions_by_period(tenant_ids=tenant_ids, start=start, end=end, period=period)
     column = {day: i for i, day in enumerate(periods)}
     logged = [0] * len(periods)
@@ -240,6 +295,15 @@ def time_report_context(
         "runs_skipped": skipped_total,
         "logged_percent": 100 * sum(logged) / runs_total if runs_total else 0,
         "time_zone": timezone.get_current_timezone_name(),
+        "not_posted": not_posted,
+        "not_posted_total": sum(row.total for row in not_posted),
+        "not_posted_chart": column_chart(
+            title=f"Entries not in the PSA per {period}",
+            labels=labels,
+            series=[(row.label, row.entries) for row in not_posted],
+            unit="entry|entries",
+            whole=True,
+        ),
         "time_chart": column_chart(
             title=f"Time logged per {period}",
             labels=labels,
@@ -250,19 +314,47 @@ def time_report_context(
             title=f"Runs logged and skipped per {period}",
             labels=labels,
             series=[("Logged", logged), ("Skipped", skipped)],
-            unit="runs",
+            unit="run|runs",
+            whole=True,
         ),
         "reasons_chart": bar_list_chart(
             title="Why runs were skipped",
             items=[(label, n) for label, n, _ in reason_rows],
-            unit="runs",
+            unit="run|runs",
         ),
         "reason_rows": reason_rows,
         "sections": sections,
     }
 
 
-def reports_page(site: admin.AdminSite, request: HttpRequest) -> HttpResponse:
+def report_csv_rows(report: dict[str, Any]) -> Iterator[list[str]]:
+    """The page's tables, one after the other: hours per client, automation and PSA user per
+    period, the entries not in the PSA per status, the runs skipped per reason."""
+    labels = report["labels"]
+    yield ["table", "name", *labels, "total", "entries"]
+    for section in report["sections"]:
+        for row in section.rows:
+            yield [
+                f"hours per {section.title.lower().rstrip('s')}",
+                csv_safe(row.name),
+                *(f"{h:.2f}" for h in row.hours),
+                f"{row.total:.2f}",
+                str(row.entries),
+            ]
+    for row in report["not_posted"]:
+        yield [
+            "entries not in the PSA",
+            row.label,
+            *(str(n) for n in row.entries),
+            f"{row.hours:.2f}",
+            str(row.total),
+        ]
+    for label, runs, _ in report["reason_rows"]:
+        yield ["runs skipped", label, *([""] * len(labels)), "", str(runs)]
+
+
+def reports_page(site: admin.AdminSite, request: HttpRequest, *, as_csv: bool = False) -> Any:
+    """The Reports page; ``as_csv``: its tables as a CSV file (the same form, the same rows)."""
     # Whoever may see the time entries (staff and auditors) sees their reports.
     if not site.get_model_admin(TimeEntry).has_view_permission(request):
         raise PermissionDenied
@@ -280,9 +372,7 @@ def reports_page(site: admin.AdminSite, request: HttpRequest) -> HttpResponse:
         data["end"] = end.isoformat()
     form = ReportForm(data if "tenant" in data else None, tenants=tenants)
     if not form.is_bound:
-        form = ReportForm(
-            initial={"period": period, "start": start, "end": end}, tenants=tenants
-        )
+        form = ReportForm(initial={"period": period, "start": start, "end": end}, tenants=tenants)
     context: dict[str, Any] = {
         **site.each_context(request),
         "opts": TimeEntry._meta,
@@ -299,4 +389,7 @@ def reports_page(site: admin.AdminSite, request: HttpRequest) -> HttpResponse:
             end=form.cleaned_data["end"],
             period=form.cleaned_data["period"],
         )
+        if as_csv:
+            rows = report_csv_rows(context["report"])
+            return csv_response(rows, name=f"report-{tenant.pk}", excel_bom=True)
     return TemplateResponse(request, "admin/timelogging/timeentry/reports.html", context)

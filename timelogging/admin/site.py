@@ -50,6 +50,11 @@ class PiadeskAdminSite(admin.AdminSite):
         return [
             path("timelogging/timeentry/reports/", view(self.reports_view), name="reports"),
             path(
+                "timelogging/timeentry/reports/report.csv",
+                view(self.reports_csv_view),
+                name="reports_csv",
+            ),
+            path(
                 "timelogging/timeentry/queue/",
                 view(self.delivery_queue_view),
                 name="delivery_queue",
@@ -108,6 +113,9 @@ class PiadeskAdminSite(admin.AdminSite):
     # -- the product pages (the work is in their modules) --------------------------------------
     def reports_view(self, request: HttpRequest) -> HttpResponse:
         return reports_page(self, request)
+
+    def reports_csv_view(self, request: HttpRequest) -> HttpResponse:
+        return reports_page(self, request, as_csv=True)
 
     def delivery_queue_view(self, request: HttpRequest) -> HttpResponse:
         return delivery_queue_page(self, request)
