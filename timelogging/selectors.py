@@ -161,6 +161,17 @@ def _day_start(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
+def _in_range(
+    tenant_ids: Collection[int], field: str, start: dt.date, end: dt.date
+) -> dict[str, Any]:
+    """The tenants' rows whose ``field`` falls from ``start`` to ``end`` (inclusive dates)."""
+    return {
+        "tenant_id__in": list(tenant_ids),
+        f"{field}__gte": _day_start(start),
+        f"{field}__lt": _day_start(end + dt.timedelta(days=1)),
+    }
+
+
 def time_logged_by_period(
     *,
     tenant_ids: Collection[int],
@@ -185,10 +196,8 @@ def time_logged_by_period(
         aggregates["name"] = Max("psa_user_name")
     rows = (
         TimeEntry.objects.filter(
-            tenant_id__in=list(tenant_ids),
+            **_in_range(tenant_ids, "start", start, end),
             status=TimeEntry.Status.POSTED,
-            start__gte=_day_start(start),
-            start__lt=_day_start(end + dt.timedelta(days=1)),
         )
         .annotate(bucket=_bucket("start", period))
         .values("bucket", key_field)
@@ -233,9 +242,7 @@ def entries_not_posted_by_period(
     from the ``entry_not_posted`` index alone (a few percent of the entries)."""
     rows = (
         TimeEntry.objects.filter(
-            tenant_id__in=list(tenant_ids),
-            start__gte=_day_start(start),
-            start__lt=_day_start(end + dt.timedelta(days=1)),
+            **_in_range(tenant_ids, "start", start, end),
         )
         .exclude(status=TimeEntry.Status.POSTED)
         .annotate(bucket=_bucket("start", period))
@@ -261,9 +268,7 @@ def run_decisions_by_period(
     from the ``run_tenant_recent`` index alone (it carries decision and skip reason)."""
     rows = (
         AutomationRun.objects.filter(
-            tenant_id__in=list(tenant_ids),
-            received_at__gte=_day_start(start),
-            received_at__lt=_day_start(end + dt.timedelta(days=1)),
+            **_in_range(tenant_ids, "received_at", start, end),
         )
         .annotate(bucket=_bucket("received_at", period))
         .values("bucket", "decision", "skip_reason")
