@@ -94,6 +94,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Outermost: counts every answer to the ingest endpoint, whatever answered it.
     "piadesk.ops.metrics.IngestMetricsMiddleware",
+    # The database down (a restart, a failover): 503 with Retry-After, JSON under /api/.
+    "piadesk.ops.unavailable.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # An oversized body under /api/ is a JSON 413 saying the limit (not Django's HTML 400).
@@ -139,7 +141,11 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------
 # SQLite is the zero-setup default; PostgreSQL (production) through DATABASE_URL.
 DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'piadesk.sqlite3'}"
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+# Persistent connections (60 s), checked before reuse: after a PostgreSQL restart a process's
+# old connection is found dead and replaced instead of failing its next request.
+DATABASES = {
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web and worker share one SQLite file: WAL lets readers run beside the writer, IMMEDIATE
     # transactions take the write lock up front (no "database is locked" on lock upgrade), and

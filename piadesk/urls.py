@@ -17,7 +17,8 @@ urlpatterns = [
 
 # JSON instead of Django's HTML pages for API URLs (timelogging/api/errors.py).
 handler404 = "timelogging.api.errors.page_not_found"
-handler500 = "timelogging.api.errors.server_error"
+# A lost database is a 503 with Retry-After instead (piadesk/ops/unavailable.py).
+handler500 = "piadesk.ops.unavailable.server_error"
 
 if settings.PIADESK_SANDBOX:
     urlpatterns.append(path("sandbox/", include("psa.sandbox.urls")))

@@ -87,7 +87,8 @@ def test_list_operations_document_filters_pagination_and_errors(schema):
 
 def test_ingest_contract_is_documented(schema):
     create = schema["paths"]["/api/v1/automation-runs/"]["post"]
-    assert set(create["responses"]) == {"200", "201", "400", "401", "403", "409", "415"}
+    documented = {"200", "201", "400", "401", "403", "409", "415", "429", "503"}
+    assert set(create["responses"]) == documented
     report = schema["components"]["schemas"]["RunReportRequest"]
     assert set(report["required"]) == {
         "run_id",

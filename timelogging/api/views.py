@@ -83,6 +83,17 @@ class AutomationRunViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, views
                 ErrorSerializer, description="run_id already used for different content."
             ),
             415: OpenApiResponse(ErrorSerializer, description="The body is not JSON."),
+            429: OpenApiResponse(
+                ErrorSerializer,
+                description="More requests than the key's rate: send it again after the "
+                "Retry-After header's seconds.",
+            ),
+            503: OpenApiResponse(
+                ErrorSerializer,
+                description="The database is unavailable for a moment (a restart or a "
+                "failover); nothing was saved: send the same run again after the Retry-After "
+                "header's seconds.",
+            ),
         },
         summary="Report a finished automation run",
         tags=[RUNS_TAG],
