@@ -273,12 +273,13 @@ AUDITLOG_STORE_JSON_CHANGES = True
 CONNECTWISE_CLIENT_ID = os.environ.get(
     "CONNECTWISE_CLIENT_ID", "00000000-0000-0000-0000-000000000000" if DEBUG else ""
 )
-# One attempt's HTTP timeouts (connect, read), seconds. Q_CLUSTER timeout must exceed these.
+# One PSA request's HTTP timeouts (connect, read), seconds.
 PSA_HTTP_CONNECT_TIMEOUT = env_int("PSA_HTTP_CONNECT_TIMEOUT", 5)
 PSA_HTTP_READ_TIMEOUT = env_int("PSA_HTTP_READ_TIMEOUT", 30)
-# The most PSA requests one posting attempt makes (discovery, user or ticket look-up, post),
-# so that the task timeout can be set above the longest possible attempt.
-PSA_MAX_REQUESTS_PER_ATTEMPT = 4
+# One posting attempt's deadline, seconds, over all its requests (discovery, look-ups, the look
+# before a repost, the create), enforced by psa/http.py's session: no request is sent after it
+# and each request's timeouts are cut to what is left. Q_CLUSTER timeout must exceed it.
+PSA_ATTEMPT_DEADLINE_SECONDS = env_int("PSA_ATTEMPT_DEADLINE_SECONDS", 120)
 
 # The local PSA stand-ins under /sandbox/ (demo and end-to-end tests). Off unless enabled; off,
 # the app is not installed at all: no sandbox tables are migrated and no /sandbox/ URLs exist.
@@ -304,8 +305,8 @@ for _network in PIADESK_PSA_ALLOWED_NETWORKS:
         ) from None
 
 # --- Worker (django-q2, ORM broker) ---------------------------------------------------------
-# Invariants (checked by tests/test_settings.py): retry > timeout > one attempt's HTTP time
-# (PSA_MAX_REQUESTS_PER_ATTEMPT × (connect + read timeouts));
+# Invariants (checked by tests/test_settings.py, the first two refused at start too):
+# retry > timeout > one attempt's deadline (PSA_ATTEMPT_DEADLINE_SECONDS);
 # failures acknowledged (piadesk decides retries from its own entry state, not the broker);
 # save_limit well above the default 250, which caps throughput; task arguments are ids only.
 Q_CLUSTER: dict[str, Any] = {
@@ -322,6 +323,13 @@ Q_CLUSTER: dict[str, Any] = {
     # Where the clusters save their heartbeat statistics (see CACHES above).
     "cache": "cluster_status",
 }
+if not 0 < PSA_ATTEMPT_DEADLINE_SECONDS < Q_CLUSTER["timeout"] < Q_CLUSTER["retry"]:
+    # A task killed mid-attempt, or delivered again while a first delivery still posts, would
+    # leave entries to the lease's rescue: each attempt must end within the task's time.
+    raise ImproperlyConfigured(
+        "Need 0 < PSA_ATTEMPT_DEADLINE_SECONDS < Q_TIMEOUT < Q_RETRY; got "
+        f"{PSA_ATTEMPT_DEADLINE_SECONDS} s, {Q_CLUSTER['timeout']} s and {Q_CLUSTER['retry']} s"
+    )
 
 # --- Delivery (timelogging/services/delivery.py) --------------------------------------------
 # Exponential backoff with jitter between attempts, capped; after PIADESK_MAX_ATTEMPTS tries or

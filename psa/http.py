@@ -6,6 +6,11 @@
   know whether the request could have reached the PSA: a failure to connect is retryable
   (nothing was sent), a read timeout or a dropped connection after sending is an unknown
   outcome (the PSA may have stored the entry).
+- One attempt has one deadline (``deadline_seconds``, counted from the session's start): a
+  request is never sent after it (``RetryableError``: it did not reach the PSA), and each
+  request's timeouts are cut to what is left of it, so an attempt of many requests (discovery,
+  look-ups, the look before a repost, the create) ends in time for the worker's task timeout.
+  A request the deadline cuts short after sending is an unknown outcome, like any timeout.
 - Each exchange is recorded, with secrets masked, for the auditors' history.
 - Every connection obeys piadesk's outbound policy (``psa.outbound``), checked when the socket
   is opened: an address refused by it is a ``ConfigurationError`` (nothing was sent), which
@@ -17,8 +22,8 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable, Iterable, Mapping
+from time import monotonic
 from typing import Any
 
 import requests
@@ -85,8 +90,15 @@ class PSASession:
         before_request: Callable[[str, str], None] | None = None,
         vendor: str = "",
         policy: OutboundPolicy | None = None,
+        deadline_seconds: float | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.timeout = (connect_timeout, read_timeout)
+        # The attempt's deadline (None: each request's own timeouts only). ``clock`` is
+        # ``time.monotonic`` unless a test stands in for it.
+        self.clock = clock or monotonic
+        self.deadline_seconds = deadline_seconds
+        self.deadline = None if deadline_seconds is None else self.clock() + deadline_seconds
         self.vendor = vendor  # the latency histogram's label (psa/metrics.py)
         # Called with (method, url) before each request; may raise RetryableError to hold the
         # request back (piadesk's per-connection request budget).
@@ -111,9 +123,11 @@ class PSASession:
         params: Mapping[str, Any] | None = None,
         auth: tuple[str, str] | None = None,
     ) -> Response:
+        # Before the budget is spent: a request the deadline stops is never sent.
+        timeout = self._timeout_left(url)
         if self.before_request is not None:
             self.before_request(method, url)
-        started = time.monotonic()
+        started = self.clock()
         # Record the URL with its query (filter conditions, page): auditors need to see it.
         url_with_query = requests.Request(method, url, params=params).prepare().url or url
         request_excerpt = ""
@@ -130,7 +144,7 @@ class PSASession:
                 data=data,
                 params=params,
                 auth=auth,
-                timeout=self.timeout,
+                timeout=timeout,
                 allow_redirects=False,
             )
         except OutboundRefused as exc:
@@ -153,8 +167,13 @@ class PSASession:
             ) from exc
         except requests.ReadTimeout as exc:
             self._record(method, url_with_query, None, started, request_excerpt, "read timeout")
+            cut = (
+                f", what was left of this attempt's deadline ({self.deadline_seconds:g} s)"
+                if timeout[1] < self.timeout[1]
+                else ""
+            )
             raise UnknownOutcomeError(
-                f"The PSA did not answer within {self.timeout[1]} s ({url})."
+                f"The PSA did not answer within {timeout[1]:g} s{cut} ({url})."
             ) from exc
         except requests.RequestException as exc:
             self._record(method, url_with_query, None, started, request_excerpt, f"error: {exc}")
@@ -162,6 +181,20 @@ class PSASession:
         response = Response(raw.status_code, raw.headers, raw.text)
         self._record(method, url_with_query, raw.status_code, started, request_excerpt, raw.text)
         return response
+
+    def _timeout_left(self, url: str) -> tuple[float, float]:
+        """The (connect, read) timeouts for the next request: the session's, cut to what is
+        left of the deadline. Past it, ``RetryableError``: nothing is sent."""
+        if self.deadline is None:
+            return self.timeout
+        left = self.deadline - self.clock()
+        if left <= 0:
+            raise RetryableError(
+                f"This attempt reached its deadline ({self.deadline_seconds:g} s) before its "
+                f"next request was sent ({url}): it did not reach the PSA; tried again later."
+            )
+        connect, read = self.timeout
+        return (min(connect, left), min(read, left))
 
     def _record(
         self,
@@ -172,7 +205,7 @@ class PSASession:
         request_excerpt: str,
         response_excerpt: str,
     ) -> None:
-        elapsed = time.monotonic() - started
+        elapsed = self.clock() - started
         psa_request_observe(vendor=self.vendor, seconds=elapsed)
         self.exchanges.append(
             Exchange(

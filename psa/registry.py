@@ -37,8 +37,13 @@ def build_backend(
     connect_timeout: float | None = None,
     read_timeout: float | None = None,
     before_request: Callable[[str, str], None] | None = None,
+    deadline_seconds: float | None = None,
 ) -> PSABackend:
-    """A ready backend for one connection, with the shared HTTP session and Django's cache."""
+    """A ready backend for one connection, with the shared HTTP session and Django's cache.
+
+    Its requests must all end within ``deadline_seconds`` (default
+    ``PSA_ATTEMPT_DEADLINE_SECONDS``) of now: build one backend per attempt.
+    """
     from django.conf import settings
     from django.core.cache import cache as django_cache
 
@@ -49,5 +54,6 @@ def build_backend(
             secrets=list(config.secrets.values()),
             before_request=before_request,
             vendor=config.vendor,
+            deadline_seconds=deadline_seconds or settings.PSA_ATTEMPT_DEADLINE_SECONDS,
         )
     return backend_class(config.vendor)(config, http=http, cache=cache or django_cache)

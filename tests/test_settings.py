@@ -12,12 +12,12 @@ from django.core.exceptions import ImproperlyConfigured
 
 def test_q_cluster_invariants():
     q = settings.Q_CLUSTER
-    attempt = settings.PSA_MAX_REQUESTS_PER_ATTEMPT * (
-        settings.PSA_HTTP_CONNECT_TIMEOUT + settings.PSA_HTTP_READ_TIMEOUT
-    )
-    # A task is killed only after its longest possible attempt, and re-delivered only after
-    # it was killed: never while a first delivery may still be posting.
-    assert q["retry"] > q["timeout"] > attempt
+    # A task is killed only after its longest possible attempt (psa/http.py enforces the
+    # deadline over all of an attempt's requests), and re-delivered only after it was killed:
+    # never while a first delivery may still be posting.
+    assert q["retry"] > q["timeout"] > settings.PSA_ATTEMPT_DEADLINE_SECONDS
+    # An entry left "posting" is taken over only once the worker holding it was killed.
+    assert settings.PIADESK_POSTING_LEASE_SECONDS > q["timeout"]
     # piadesk decides retries from its own entry state; the broker must not re-run failures.
     assert q["ack_failures"] is True
     # The default save_limit (250) caps throughput near 110 tasks/s.
@@ -92,6 +92,28 @@ def test_sweep_minutes_below_one_is_refused(monkeypatch, value):
     monkeypatch.setenv("PIADESK_SWEEP_MINUTES", value)
     try:
         with pytest.raises(ImproperlyConfigured, match="PIADESK_SWEEP_MINUTES"):
+            importlib.reload(piadesk_settings)
+    finally:
+        monkeypatch.undo()
+        importlib.reload(piadesk_settings)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"PSA_ATTEMPT_DEADLINE_SECONDS": "0"},
+        {"PSA_ATTEMPT_DEADLINE_SECONDS": "240"},  # not below the task timeout (240)
+        {"Q_TIMEOUT": "100"},  # below the attempt's deadline (120)
+        {"Q_RETRY": "200"},  # a lost task re-delivered before the first is killed
+    ],
+)
+def test_an_attempt_that_could_outlive_its_task_is_refused(monkeypatch, env):
+    import piadesk.settings as piadesk_settings
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    try:
+        with pytest.raises(ImproperlyConfigured, match="PSA_ATTEMPT_DEADLINE_SECONDS < Q_TIMEOUT"):
             importlib.reload(piadesk_settings)
     finally:
         monkeypatch.undo()

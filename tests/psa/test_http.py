@@ -80,3 +80,98 @@ def test_timeouts_are_always_set():
 def test_mask_secrets_in_form_bodies():
     text = "grant_type=client_credentials&client_id=abc&client_secret=hunter22"
     assert "hunter22" not in mask_secrets(text)
+
+
+# --- the attempt's deadline -----------------------------------------------------------------
+class FakeClock:
+    """``time.monotonic`` as the test says: responses advance it to stand for slow PSAs."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def answer(self, seconds: float, status: int = 200, body: str = "{}"):
+        """A ``responses`` callback that takes ``seconds`` of the clock to answer."""
+
+        def callback(request):
+            self.now += seconds
+            return status, {}, body
+
+        return callback
+
+
+def test_a_request_after_the_deadline_is_not_sent_and_did_not_reach_the_psa():
+    clock = FakeClock()
+    budget_spent = []
+    session = PSASession(
+        deadline_seconds=60,
+        clock=clock,
+        before_request=lambda method, url: budget_spent.append(url),
+    )
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add_callback("GET", "https://psa.example/zone", callback=clock.answer(61))
+        mock.add_callback("POST", "https://psa.example/entries", callback=clock.answer(1))
+        assert session.request("GET", "https://psa.example/zone").status == 200
+        with pytest.raises(RetryableError) as late:
+            session.request("POST", "https://psa.example/entries", json_body={"a": 1})
+        assert [c.request.url for c in mock.calls] == ["https://psa.example/zone"]
+    assert "deadline (60 s)" in late.value.message
+    assert "did not reach the PSA" in late.value.message
+    # Nothing sent, nothing spent from the request budget, no exchange recorded for it.
+    assert budget_spent == ["https://psa.example/zone"]
+    assert len(session.exchanges) == 1
+
+
+def test_each_request_gets_at_most_what_is_left_of_the_deadline():
+    clock = FakeClock()
+    seen = []
+
+    class Recorder(requests.Session):
+        def request(self, *args, **kwargs):
+            seen.append(kwargs["timeout"])
+            raise requests.ConnectTimeout("x")
+
+    session = PSASession(
+        connect_timeout=5, read_timeout=30, deadline_seconds=60, clock=clock, session=Recorder()
+    )
+    for now in (1000.0, 1050.0, 1058.5):
+        clock.now = now
+        with pytest.raises(RetryableError):
+            session.request("GET", "https://psa.example/")
+    assert seen == [(5, 30), (5, 10.0), (1.5, 1.5)]
+
+
+def test_without_a_deadline_the_timeouts_stand_alone():
+    clock = FakeClock()
+    session = PSASession(connect_timeout=5, read_timeout=30, clock=clock)
+    with responses.RequestsMock() as mock:
+        mock.add_callback("GET", "https://psa.example/", callback=clock.answer(10_000))
+        session.request("GET", "https://psa.example/")
+        session.request("GET", "https://psa.example/")
+    assert len(session.exchanges) == 2
+
+
+def test_a_create_cut_short_by_the_deadline_is_an_unknown_outcome():
+    clock = FakeClock()
+    session = PSASession(read_timeout=30, deadline_seconds=60, clock=clock)
+    clock.now += 55  # discovery and look-ups took most of the attempt
+    with responses.RequestsMock() as mock:
+        mock.post("https://psa.example/entries", body=requests.ReadTimeout("read timed out"))
+        with pytest.raises(UnknownOutcomeError) as unknown:
+            session.request("POST", "https://psa.example/entries", json_body={"a": 1})
+    assert "within 5 s" in unknown.value.message
+    assert "deadline (60 s)" in unknown.value.message
+    assert session.exchanges[0].status is None  # it was sent: recorded for the auditors
+
+
+def test_the_deadline_counts_from_when_the_session_starts():
+    clock = FakeClock()
+    session = PSASession(deadline_seconds=60, clock=clock)
+    clock.now += 60
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.get("https://psa.example/", json={})
+        with pytest.raises(RetryableError):
+            session.request("GET", "https://psa.example/")
+        assert not mock.calls

@@ -355,3 +355,75 @@ def test_the_assignee_is_recorded_by_name_not_by_id(tenant):
         assert post_time_entry(entry.pk) == "posted"
     entry.refresh_from_db()
     assert (entry.psa_user_ref, entry.psa_user_name) == ("7", "Ann Lee")
+
+
+# --- the attempt's deadline (psa/http.py) ---------------------------------------------------
+@pytest.fixture
+def clock(monkeypatch, settings):
+    """The HTTP session's clock, advanced by the mocked PSA's answers; a 60 s deadline."""
+    from tests.psa.test_http import FakeClock
+
+    settings.PSA_ATTEMPT_DEADLINE_SECONDS = 60
+    fake = FakeClock()
+    monkeypatch.setattr("psa.http.monotonic", fake)
+    return fake
+
+
+def test_past_the_deadline_the_create_is_not_sent_and_the_entry_tries_again(
+    cw, connection, tenant, clock
+):
+    cw.add_callback(
+        "GET", f"{API}system/members", callback=clock.answer(61, body=json.dumps([JDOE]))
+    )
+    cw.post(f"{API}time/entries", json={"id": 9101}, status=201)
+    entry = make_entry(tenant)
+    post_time_entry(entry.pk)
+    entry.refresh_from_db()
+    assert posted_payloads(cw) == []
+    # Nothing reached the PSA: no look-up is needed before the next try.
+    assert (entry.status, entry.counted_attempts, entry.needs_lookup) == ("retry_wait", 1, False)
+    assert entry.error_class == "retryable"
+    assert "did not reach the PSA" in entry.error
+    assert entry.post_attempts.get().outcome == "retryable"
+
+
+def test_past_the_deadline_an_entry_that_may_have_landed_still_looks_first(
+    cw, connection, tenant, clock
+):
+    cw.add_callback("GET", f"{API}time/entries", callback=clock.answer(61, body="[]"))
+    cw.post(f"{API}time/entries", json={"id": 9102}, status=201)
+    entry = make_entry(tenant, log_as="specified", psa_user_ref="timelogging")
+    TimeEntry.objects.filter(pk=entry.pk).update(needs_lookup=True)
+    post_time_entry(entry.pk)
+    entry.refresh_from_db()
+    assert posted_payloads(cw) == []
+    assert (entry.status, entry.needs_lookup) == ("retry_wait", True)
+
+
+def test_a_create_the_deadline_cuts_short_is_an_unknown_outcome(cw, connection, tenant, clock):
+    import requests
+
+    cw.add_callback(
+        "GET", f"{API}system/members", callback=clock.answer(55, body=json.dumps([JDOE]))
+    )
+    cw.post(f"{API}time/entries", body=requests.ReadTimeout("read timed out"))
+    entry = make_entry(tenant)
+    post_time_entry(entry.pk)
+    entry.refresh_from_db()
+    assert len(posted_payloads(cw)) == 1
+    # It was sent with the 5 s left: it may have landed, so the next attempt looks first.
+    assert (entry.status, entry.needs_lookup) == ("retry_wait", True)
+    assert "within 5 s" in entry.error and "deadline (60 s)" in entry.error
+
+
+def test_each_attempt_has_the_deadline_and_staff_look_ups_a_shorter_one(connection, settings):
+    from timelogging.services.connections import (
+        connection_budgeted_backend,
+        connection_lookup_backend,
+    )
+
+    settings.PSA_ATTEMPT_DEADLINE_SECONDS = 100
+    assert connection_budgeted_backend(connection).http.deadline_seconds == 100
+    assert connection_lookup_backend(connection).http.deadline_seconds == 45
+    settings.PSA_ATTEMPT_DEADLINE_SECONDS = 30
+    assert connection_lookup_backend(connection).http.deadline_seconds == 30

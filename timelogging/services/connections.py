@@ -7,7 +7,7 @@ import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
 from django.conf import settings as django_settings
@@ -29,8 +29,24 @@ from timelogging.services.budget import BudgetExhausted, budget_spend
 
 logger = logging.getLogger(__name__)
 
-# Staff wait on the admin page while a look-up runs: give up sooner than a worker would.
+# Staff wait on the admin page while a look-up runs: give up sooner than a worker would, per
+# request and over all of a look-up's requests (zone or token, then the read or the search).
 LOOKUP_READ_TIMEOUT = 15
+LOOKUP_DEADLINE_SECONDS = 45
+
+
+class _LookupLimits(TypedDict):
+    read_timeout: float
+    deadline_seconds: float
+
+
+def _lookup_limits() -> _LookupLimits:
+    return {
+        "read_timeout": min(django_settings.PSA_HTTP_READ_TIMEOUT, LOOKUP_READ_TIMEOUT),
+        "deadline_seconds": min(
+            django_settings.PSA_ATTEMPT_DEADLINE_SECONDS, LOOKUP_DEADLINE_SECONDS
+        ),
+    }
 
 
 def connection_config(connection: PSAConnection) -> ConnectionConfig:
@@ -243,19 +259,15 @@ def _typed_lookup_backend(
         cache_key=f"psa-connection-{connection.pk}-unsaved-{uuid.uuid4().hex}",
     )
     return build_backend(
-        config,
-        before_request=lambda *_: budget_spend(connection=connection),
-        read_timeout=min(django_settings.PSA_HTTP_READ_TIMEOUT, LOOKUP_READ_TIMEOUT),
+        config, before_request=lambda *_: budget_spend(connection=connection), **_lookup_limits()
     )
 
 
 # --- look-ups made for staff in the admin -----------------------------------------------------
 def connection_lookup_backend(connection: PSAConnection) -> PSABackend:
     """A budgeted backend for a look-up staff wait for (test, user picker, user check): a
-    shorter read timeout than the worker's."""
-    return connection_budgeted_backend(
-        connection, read_timeout=min(django_settings.PSA_HTTP_READ_TIMEOUT, LOOKUP_READ_TIMEOUT)
-    )
+    shorter read timeout and deadline than the worker's."""
+    return connection_budgeted_backend(connection, **_lookup_limits())
 
 
 def lookup_error_message(*, connection: PSAConnection, error: PSAError) -> str:
