@@ -257,6 +257,50 @@ def _role_advice(
     return PermanentError(message, status=refused.status, body=refused.body)
 
 
+# --- what a connection test can tell ----------------------------------------------------------
+ENTRY_ACCESS_FIX = (
+    "Let the API user's security level add time entries (Admin → Account Settings & Users → "
+    "Resources/Users (HR) → Security Levels), then test again."
+)
+PROXY_CHECK = (
+    "Whether Autotask lets this API user log time for other resources (Proxy Time Entry) "
+    "shows on the first entry: Autotask's API does not tell. It needs System Settings → "
+    "Timesheets → Proxy Time Entry 'Enabled for Timesheet Approvers and Administrators' with "
+    "the API user an administrator of Service Desk, or impersonation on this connection; "
+    "without either, the first entry is refused and the connection pauses with the fix."
+)
+IMPERSONATION_CHECK = (
+    "Each entry is logged as its resource (impersonation): the API user's security level must "
+    "allow impersonation for time entries, and each resource's security level must 'Allow "
+    "impersonation of resources with this security level' (API-only, Contractor, Time & "
+    "Attendance Only and Dashboard User resources cannot be impersonated). Autotask's API does "
+    "not tell in advance; a refusal fails only that resource's entries."
+)
+# userAccessForCreate: 0 (None), 1 (All), 2 (Restricted) (REST_EntityInformationCall); some
+# clients see the names instead of the numbers, so both are read.
+CREATE_ACCESS = {"0": "none", "1": "all", "2": "restricted"}
+
+
+def _create_access(info: Any) -> str | None:
+    """"none", "all" or "restricted" from an entityInformation ``info``; None when unreadable."""
+    if not isinstance(info, Mapping):
+        return None
+    if info.get("canCreate") is False:
+        return "none"
+    raw = info.get("userAccessForCreate")
+    if raw is None or isinstance(raw, bool):
+        return None
+    text = str(raw).strip().casefold()
+    return CREATE_ACCESS.get(text) or (text if text in CREATE_ACCESS.values() else None)
+
+
+def _access_words(info: Any) -> str:
+    if isinstance(info, Mapping) and info.get("canCreate") is False:
+        return "canCreate false"
+    raw = info.get("userAccessForCreate") if isinstance(info, Mapping) else None
+    return f"userAccessForCreate {raw!r}"
+
+
 # --- error classification -------------------------------------------------------------------
 def _error(cls: type[PSAError], message: str, response: Response, **extra: Any) -> PSAError:
     return cls(message, status=response.status, body=response.text[:BODY_EXCERPT_CHARS], **extra)
@@ -682,17 +726,50 @@ class AutotaskBackend(PSABackend):
 
     # -- reads ---------------------------------------------------------------------------------
     def check_connection(self) -> str:
+        """What a test can know: the credentials work (``ThresholdInformation``), and whether
+        the API user may create time entries (``TimeEntries/entityInformation``). Whether it
+        may create them for *other* resources (Proxy Time Entry, a system setting) or
+        impersonate them (security levels) no read tells: the message says so."""
         info = self._json(self._call("GET", f"{API}ThresholdInformation"), "ThresholdInformation")
         zone, _ = self._zone()
         used = info.get("currentTimeframeRequestCount")
         limit = info.get("externalRequestThreshold")
         minutes = info.get("requestThresholdTimeframe")
         connected = f"Connected to Autotask (zone {zone['name'] or zone['url']})"
-        if used is None or limit is None:
-            return connected
-        period = "this hour" if minutes in (None, 60) else f"in the last {minutes} minutes"
-        # The limit is per database and shared by every integration (REST_Thresholds_Limits).
-        return f"{connected}; {used} of {limit} requests used {period}"
+        if used is not None and limit is not None:
+            period = "this hour" if minutes in (None, 60) else f"in the last {minutes} minutes"
+            # The limit is per database and shared by every integration (REST_Thresholds_Limits).
+            connected += f"; {used} of {limit} requests used {period}"
+        access = self._time_entry_access(connected)
+        others = IMPERSONATION_CHECK if self.impersonate else PROXY_CHECK
+        return f"{connected}. {access} {others}"
+
+    def _time_entry_access(self, connected: str) -> str:
+        """What ``TimeEntries/entityInformation`` says of the API user's right to create time
+        entries (REST_EntityInformationCall: ``canCreate``, and ``userAccessForCreate`` 0 None,
+        1 All, 2 Restricted; clients also see the names). ConfigurationError when it may not."""
+        try:
+            response = self._call("GET", f"{API}TimeEntries/entityInformation")
+            info = self._json(response, "TimeEntries/entityInformation").get("info")
+        except (NotFoundError, PermanentError):
+            info = None
+        access = _create_access(info)
+        if access is None:
+            return (
+                "Autotask did not say whether the API user may create time entries "
+                "(TimeEntries/entityInformation)."
+            )
+        if access == "none":
+            raise ConfigurationError(
+                f"{connected}, but its API user may not create time entries (Autotask's "
+                f"TimeEntries/entityInformation: {_access_words(info)}). {ENTRY_ACCESS_FIX}"
+            )
+        if access == "restricted":
+            return (
+                "The API user may create time entries only as its security level allows "
+                "(Autotask: Restricted)."
+            )
+        return "The API user may create time entries."
 
     def find_user_by_email(self, email: str) -> PSAUser | None:
         email = email.strip()

@@ -29,7 +29,10 @@ What it enforces
       true/false), answered ``{"items","pageDetails":{"count","requestCount","prevPageUrl",
       "nextPageUrl"}}``; ``nextPageUrl`` (``.../query/next?paging=...``, GET or POST) is a
       cursor to the following page. ``GET v1.0/{Resources|Tickets|TimeEntries}/{id}`` →
-      ``{"item": {...}}`` or ``{"item": null}``.
+      ``{"item": {...}}`` or ``{"item": null}``. ``GET v1.0/{entity}/entityInformation`` →
+      ``{"info": {"name","canCreate",...,"userAccessForCreate",...}}``, access levels as the
+      documented numbers 0 (None), 1 (All), 2 (Restricted) (REST_EntityInformationCall); for
+      TimeEntries ``userAccessForCreate`` is ``options["time_entry_create_access"]``.
     - ``POST v1.0/TimeEntries`` → ``{"itemId": N}``. Every refusal is HTTP 500
       ``{"errors":[message]}``, one message, checked in this order: a body that is not a JSON
       object; ``ticketID`` not a ticket of the account; ``resourceID`` not an active resource;
@@ -51,7 +54,10 @@ What it enforces
 Switches (``SandboxAccount.options``)
     ``proxy_time_entry`` (default false); ``role_change_allowed`` (default false);
     ``current_request_count`` (what
-    ``ThresholdInformation`` reports as used this hour, default 0).
+    ``ThresholdInformation`` reports as used this hour, default 0);
+    ``time_entry_create_access`` (what ``TimeEntries/entityInformation`` says of the API
+    user's right to create time entries: 0 None, 1 All (default), 2 Restricted). As in
+    Autotask, nothing tells whether Proxy Time Entry is on: only a create does.
 
 Sandbox-only convenience (no auth)
     ``GET /sandbox/autotask/entries.json`` — every Autotask entry received.
@@ -572,6 +578,32 @@ def threshold_information(request: HttpRequest, account: SandboxAccount) -> Json
     )
 
 
+@api_view("GET")
+def entity_information(request: HttpRequest, account: SandboxAccount, entity: str) -> HttpResponse:
+    if entity not in ENTITIES and entity != "Tickets":
+        return not_found(request)
+    create = 1
+    if entity == "TimeEntries":
+        create = (account.options or {}).get("time_entry_create_access", 1)
+    return JsonResponse(
+        {
+            "info": {
+                "name": entity,
+                "canCreate": entity == "TimeEntries",
+                "canDelete": False,
+                "canQuery": True,
+                "canUpdate": False,
+                "userAccessForCreate": create,
+                "userAccessForDelete": 0,
+                "userAccessForQuery": 1,
+                "userAccessForUpdate": 0,
+                "hasUserDefinedFields": False,
+                "supportsWebhookCallouts": False,
+            }
+        }
+    )
+
+
 @api_view("GET", "POST")
 def query(request: HttpRequest, account: SandboxAccount, entity: str) -> HttpResponse:
     if entity not in ENTITIES:
@@ -644,6 +676,11 @@ urlpatterns = [
     path("entries.json", entries_json, name="autotask-entries"),
     path("v1.0/ThresholdInformation", threshold_information, name="autotask-threshold"),
     path("v1.0/TimeEntries", time_entries, name="autotask-time-entries"),
+    path(
+        "v1.0/<str:entity>/entityInformation",
+        entity_information,
+        name="autotask-entity-information",
+    ),
     path("v1.0/<str:entity>/query", query, name="autotask-query"),
     path("v1.0/<str:entity>/query/next", query_next, name="autotask-query-next"),
     path("v1.0/<str:entity>/<int:item_id>", item, name="autotask-item"),

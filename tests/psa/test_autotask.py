@@ -139,6 +139,26 @@ def page(items, next_url=None) -> dict:
     }
 
 
+def entity_information(rsps, base=API, *, entity="TimeEntries", **info):
+    """Autotask's answer to ``GET {entity}/entityInformation`` (REST_EntityInformationCall):
+    userAccessFor* are 0 (None), 1 (All) or 2 (Restricted)."""
+    answer = {
+        "name": entity,
+        "canCreate": True,
+        "canDelete": True,
+        "canQuery": True,
+        "canUpdate": True,
+        "userAccessForCreate": 1,
+        "userAccessForDelete": 0,
+        "userAccessForQuery": 1,
+        "userAccessForUpdate": 1,
+        "hasUserDefinedFields": False,
+        "supportsWebhookCallouts": False,
+        **info,
+    }
+    rsps.get(f"{base}{entity}/entityInformation", json={"info": answer})
+
+
 # --- classification -------------------------------------------------------------------------
 def errors(*messages: str) -> dict:
     return {"errors": list(messages)}
@@ -253,12 +273,15 @@ def test_classify_401_names_the_secret():
 # --- zone discovery -------------------------------------------------------------------------
 def test_zone_is_cached_across_backends(api, fake_cache):
     api.get(API + "ThresholdInformation", json={"currentTimeframeRequestCount": 1})
+    entity_information(api)
     make_backend(fake_cache).check_connection()
     make_backend(fake_cache).check_connection()
     assert urls(api) == [
         f"GET {ZONE_LOOKUP}",
         f"GET {API}ThresholdInformation",
+        f"GET {API}TimeEntries/entityInformation",
         f"GET {API}ThresholdInformation",
+        f"GET {API}TimeEntries/entityInformation",
     ]
     [(key, value)] = fake_cache.data.items()
     assert key.startswith("psa:autotask:zone:conn-1:")
@@ -268,8 +291,9 @@ def test_zone_is_cached_across_backends(api, fake_cache):
 
 def test_zone_lookup_sends_no_credentials(api, backend):
     api.get(API + "ThresholdInformation", json={})
+    entity_information(api)
     backend.check_connection()
-    lookup, call = api.calls
+    lookup, call, _ = api.calls
     for header in ("ApiIntegrationCode", "UserName", "Secret"):
         assert header not in lookup.request.headers
     assert call.request.headers["ApiIntegrationCode"] == "CODE27"
@@ -281,6 +305,7 @@ def test_zone_lookup_sends_no_credentials(api, backend):
 def test_zone_without_trailing_slash_is_normalised(rsps, backend):
     zone_answer(rsps, {**ZONE, "url": ZONE_BASE.rstrip("/")})
     rsps.get(API + "ThresholdInformation", json={})
+    entity_information(rsps)
     backend.check_connection()
     assert urls(rsps)[1] == f"GET {API}ThresholdInformation"
 
@@ -293,8 +318,9 @@ def test_custom_discovery_address(rsps, fake_cache):
         match=[matchers.query_param_matcher({"user": USER})],
     )
     rsps.get(f"{sandbox}/v1.0/ThresholdInformation", json={})
+    entity_information(rsps, f"{sandbox}/v1.0/")
     make_backend(fake_cache, discovery_url=sandbox).check_connection()
-    assert len(rsps.calls) == 2
+    assert len(rsps.calls) == 3
 
 
 def test_unknown_api_user_is_a_configuration_error(rsps, backend):
@@ -340,6 +366,7 @@ def test_zone_is_looked_up_again_after_a_401_and_the_call_retried(rsps, fake_cac
     moved = "https://webservices14.autotask.net/atservicesrest/"
     zone_answer(rsps)
     rsps.get(API + "ThresholdInformation", json={"currentTimeframeRequestCount": 1})
+    entity_information(rsps)
     make_backend(fake_cache).check_connection()  # caches webservices5
     rsps.replace(
         "GET", API + "ThresholdInformation", status=401, body="", match=[]
@@ -351,13 +378,15 @@ def test_zone_is_looked_up_again_after_a_401_and_the_call_retried(rsps, fake_cac
         match=[matchers.query_param_matcher({"user": USER})],
     )
     rsps.get(f"{moved}v1.0/ThresholdInformation", json={"currentTimeframeRequestCount": 2})
+    entity_information(rsps, f"{moved}v1.0/")
 
     message = make_backend(fake_cache).check_connection()
 
-    assert urls(rsps)[2:] == [
+    assert urls(rsps)[3:] == [
         f"GET {API}ThresholdInformation",
         f"GET {ZONE_LOOKUP}",
         f"GET {moved}v1.0/ThresholdInformation",
+        f"GET {moved}v1.0/TimeEntries/entityInformation",
     ]
     assert "zone Pre-release" in message
     assert fake_cache.deleted
@@ -367,11 +396,12 @@ def test_zone_is_looked_up_again_after_a_401_and_the_call_retried(rsps, fake_cac
 def test_a_401_with_an_unchanged_zone_is_not_retried(rsps, fake_cache):
     zone_answer(rsps)
     rsps.get(API + "ThresholdInformation", json={})
+    entity_information(rsps)
     make_backend(fake_cache).check_connection()
     rsps.replace("GET", API + "ThresholdInformation", status=401, body="")
     with pytest.raises(ConfigurationError, match="Secret"):
         make_backend(fake_cache).check_connection()
-    assert urls(rsps)[2:] == [f"GET {API}ThresholdInformation", f"GET {ZONE_LOOKUP}"]
+    assert urls(rsps)[3:] == [f"GET {API}ThresholdInformation", f"GET {ZONE_LOOKUP}"]
 
 
 def test_a_401_right_after_a_fresh_lookup_is_not_looked_up_again(api, backend):
@@ -381,26 +411,92 @@ def test_a_401_right_after_a_fresh_lookup_is_not_looked_up_again(api, backend):
     assert len(api.calls) == 2
 
 
-def test_check_connection_describes_what_it_saw(api, backend):
-    api.get(
-        API + "ThresholdInformation",
-        json={
-            "externalRequestThreshold": 10000,
-            "requestThresholdTimeframe": 60,
-            "currentTimeframeRequestCount": 1234,
-        },
-    )
-    assert backend.check_connection() == (
-        "Connected to Autotask (zone America East 5); 1234 of 10000 requests used this hour"
-    )
+USAGE = {
+    "externalRequestThreshold": 10000,
+    "requestThresholdTimeframe": 60,
+    "currentTimeframeRequestCount": 1234,
+}
+PROXY_UNKNOWN = (
+    "Whether Autotask lets this API user log time for other resources (Proxy Time Entry) "
+    "shows on the first entry: Autotask's API does not tell."
+)
 
 
-def test_check_connection_without_usage_figures(api, backend):
+def test_check_connection_says_proxy_time_entry_shows_on_the_first_entry(api, backend):
+    api.get(API + "ThresholdInformation", json=USAGE)
+    entity_information(api)
+    message = backend.check_connection()
+    assert message.startswith(
+        "Connected to Autotask (zone America East 5); 1234 of 10000 requests used this hour. "
+        "The API user may create time entries. " + PROXY_UNKNOWN
+    )
+    # What to set, and what happens if it is not set.
+    assert "Enabled for Timesheet Approvers and Administrators" in message
+    assert "the connection pauses" in message
+    assert urls(api)[-1] == f"GET {API}TimeEntries/entityInformation"
+
+
+def test_check_connection_with_impersonation_says_what_the_security_levels_must_allow(
+    rsps, fake_cache
+):
+    zone_answer(rsps)
+    rsps.get(API + "ThresholdInformation", json={})
+    entity_information(rsps)
+    message = make_backend(fake_cache, impersonate=True).check_connection()
+    assert message.startswith(
+        "Connected to Autotask (zone America East 5). The API user may create time entries. "
+        "Each entry is logged as its resource (impersonation)"
+    )
+    assert "Allow impersonation of resources with this security level" in message
+    assert "fails only that resource's entries" in message
+    assert "Proxy Time Entry" not in message
+
+
+@pytest.mark.parametrize(
+    "info",
+    [
+        {"userAccessForCreate": 0},
+        {"userAccessForCreate": "None"},
+        {"canCreate": False},
+    ],
+)
+def test_check_connection_fails_when_the_api_user_may_not_create_time_entries(
+    api, backend, info
+):
     api.get(API + "ThresholdInformation", json={})
-    assert backend.check_connection() == "Connected to Autotask (zone America East 5)"
+    entity_information(api, **info)
+    with pytest.raises(ConfigurationError) as refused:
+        backend.check_connection()
+    assert refused.value.message.startswith(
+        "Connected to Autotask (zone America East 5), but its API user may not create time "
+        "entries"
+    )
+    assert "Security Levels" in refused.value.message
 
 
-# --- the time entry -----------------------------------------------------------------------------
+@pytest.mark.parametrize("access", [2, "Restricted"])
+def test_check_connection_says_when_creating_time_entries_is_restricted(api, backend, access):
+    api.get(API + "ThresholdInformation", json={})
+    entity_information(api, userAccessForCreate=access)
+    message = backend.check_connection()
+    assert "The API user may create time entries only as its security level allows" in message
+    assert PROXY_UNKNOWN in message
+
+
+@pytest.mark.parametrize(
+    "answer", [{"status": 404, "json": {"Message": "No HTTP resource"}}, {"json": {"x": 1}}]
+)
+def test_check_connection_says_what_it_could_not_read(api, backend, answer):
+    api.get(API + "ThresholdInformation", json={})
+    api.get(API + "TimeEntries/entityInformation", **answer)
+    message = backend.check_connection()
+    assert message.startswith(
+        "Connected to Autotask (zone America East 5). Autotask did not say whether the API user "
+        "may create time entries (TimeEntries/entityInformation)."
+    )
+    assert PROXY_UNKNOWN in message
+
+
 def test_payload_is_exact():
     assert build_time_entry_payload(make_entry(), 8) == expected_payload()
 

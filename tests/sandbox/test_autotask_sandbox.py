@@ -167,6 +167,29 @@ def test_threshold_information(at, account):
     }
 
 
+@pytest.mark.parametrize(("option", "expected"), [(None, 1), (2, 2), (0, 0)])
+def test_time_entries_entity_information(at, account, option, expected):
+    # What the API user may do with time entries (REST_EntityInformationCall): the stand-in's
+    # "time_entry_create_access" switch, All (1) by default.
+    if option is not None:
+        account.options = {**account.options, "time_entry_create_access": option}
+        account.save()
+
+    response = at.get("TimeEntries/entityInformation")
+
+    assert response.status_code == 200
+    info = response.json()["info"]
+    assert (info["name"], info["canCreate"], info["userAccessForCreate"]) == (
+        "TimeEntries",
+        True,
+        expected,
+    )
+
+
+def test_entity_information_of_an_unknown_entity_is_404(at):
+    assert at.get("Nonsense/entityInformation").status_code == 404
+
+
 # --- queries ----------------------------------------------------------------------------------
 def test_resources_by_email_any_case_active_only(at):
     response = at.query(
@@ -555,9 +578,23 @@ def test_backend_posts_through_piadesk_session_over_http(live_server):
         )
 
     plain = backend()
-    assert plain.check_connection() == (
-        "Connected to Autotask (zone Sandbox); 0 of 10000 requests used this hour"
+    # A test cannot see Proxy Time Entry (nor can Autotask's API): it says what it checked.
+    tested = plain.check_connection()
+    assert tested.startswith(
+        "Connected to Autotask (zone Sandbox); 0 of 10000 requests used this hour. The API "
+        "user may create time entries. Whether Autotask lets this API user log time for other "
+        "resources (Proxy Time Entry) shows on the first entry"
     )
+    assert backend(impersonate=True).check_connection().startswith(
+        "Connected to Autotask (zone Sandbox); 0 of 10000 requests used this hour. The API "
+        "user may create time entries. Each entry is logged as its resource (impersonation)"
+    )
+    account.options = {**account.options, "time_entry_create_access": 0}
+    account.save(update_fields=["options"])
+    with pytest.raises(ConfigurationError, match="its API user may not create time entries"):
+        plain.check_connection()
+    account.options = {**account.options, "time_entry_create_access": 1}
+    account.save(update_fields=["options"])
     jdoe = plain.find_user_by_email("John.Doe@demo-msp.example")
     assert (jdoe.ref, jdoe.name, jdoe.extra) == (str(JDOE), "John Doe", {"default_role_id": 8})
 
