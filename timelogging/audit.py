@@ -172,11 +172,13 @@ def _reverse_name(owner: type[Model], field_name: str) -> str:
 
 # --- operations -------------------------------------------------------------------------------
 class Operation(TextChoices):
-    """What a person (or a resume) did to an entry: recorded in the same history."""
+    """What a person (or a resume) did to an entry, or a person to a connection ("Test
+    connection" of its stored settings): recorded in the same history."""
 
     RETRY = "retry", "Retried"
     REDECIDE = "redecide", "Decided again with the current settings"
     DISCARD = "discard", "Discarded"
+    TEST = "test", "Tested"
 
 
 def recorded_models() -> list[type[Model]]:

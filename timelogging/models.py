@@ -205,6 +205,12 @@ class PSAConnection(TenantOwned):
     are encrypted together in ``secrets_encrypted`` (see ``crypto.py``) and never displayed.
     """
 
+    class TestResult(models.TextChoices):
+        PASSED = "passed", "Passed"
+        FAILED = "failed", "Failed"
+        # A failed test, then an entry was posted: the PSA works again, whatever the test said.
+        POSTED_SINCE = "posted_since", "Failed, then an entry was posted"
+
     # No model choices: vendors come from psa.registry (forms take their choices from it), so
     # adding a vendor needs no migration.
     vendor = models.CharField(max_length=20)
@@ -216,6 +222,14 @@ class PSAConnection(TenantOwned):
     # staff: its entries are held until it is resumed.
     paused_at = models.DateTimeField(null=True, blank=True, editable=False)
     pause_reason = models.TextField(blank=True, editable=False)
+    # The last "Test connection" of the stored settings (never of values typed and not
+    # saved): the state shown to staff says "Last test failed …" until a later test passes or
+    # an entry is posted (services.connections.connection_test_record).
+    last_test_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_test_result = models.CharField(
+        max_length=20, blank=True, editable=False, choices=TestResult.choices
+    )
+    last_test_message = models.TextField(blank=True, editable=False)
     # The request budget shared by every worker posting for this connection (None: the
     # vendor's default, see psa backends' default_requests_per_hour), and how many entries may
     # be in flight at once (Autotask allows 3 concurrent requests per endpoint).

@@ -11,7 +11,6 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
-from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
@@ -22,6 +21,7 @@ from timelogging.admin.psa_tools import (
     CONNECTION_PLACEHOLDER,
     PICKER_JS,
     attach_picker,
+    connection_state,
     connection_test_message,
     json_error,
     psa_user_check_after_save,
@@ -35,6 +35,11 @@ from timelogging.services.delivery import connection_pause, connection_resume
 
 # The name of the "Test connection" button that submits the change form (what is typed).
 TEST_TYPED = "_test_connection"
+# A test of what is typed is not the connection's: its state keeps the last stored test.
+TYPED_NOT_SAVED = (
+    " (as typed, not saved: the connection's state still shows the last test of its saved "
+    "settings)"
+)
 # Each test is a live request to a PSA while staff wait: a handful per click is plenty.
 MAX_TESTS_PER_ACTION = 10
 # The add form says whose fields it shows (a hidden input): a POST whose vendor differs is the
@@ -146,12 +151,7 @@ class PSAConnectionAdmin(TenantScopedModelAdmin):
 
     @admin.display(description="State")
     def state(self, obj: PSAConnection) -> str:
-        if obj.pk is None:
-            return "-"
-        if obj.paused_at is not None:
-            since = formats.date_format(timezone.localtime(obj.paused_at), "DATETIME_FORMAT")
-            return f"Paused since {since}: {obj.pause_reason}"
-        return "Healthy" if obj.is_active else "Inactive"
+        return connection_state(obj)[1] if obj.pk is not None else "-"
 
     # -- PSA look-ups: "Test connection" and the user picker's list ----------------------------
     def get_urls(self) -> list[Any]:
@@ -186,7 +186,7 @@ class PSAConnectionAdmin(TenantScopedModelAdmin):
             raise PermissionDenied
         if TEST_TYPED in request.POST:
             return self._test_typed(request, connection)
-        result = connection_test(connection=connection)
+        result = connection_test(connection=connection, actor=request.user)
         self.message_user(
             request,
             connection_test_message(connection, result),
@@ -213,7 +213,7 @@ class PSAConnectionAdmin(TenantScopedModelAdmin):
             )
             self.message_user(
                 request,
-                connection_test_message(connection, result) + " (as typed, not saved)",
+                connection_test_message(connection, result) + TYPED_NOT_SAVED,
                 messages.SUCCESS if result.ok else messages.ERROR,
             )
         else:
@@ -269,7 +269,7 @@ class PSAConnectionAdmin(TenantScopedModelAdmin):
             )
             return
         for connection in connections:
-            result = connection_test(connection=connection)
+            result = connection_test(connection=connection, actor=request.user)
             self.message_user(
                 request,
                 connection_test_message(connection, result),

@@ -1,5 +1,5 @@
 """Admin pieces that talk to a tenant's PSA while staff wait: the user picker's JSON and its
-widget wiring, and the wording of a connection test.
+widget wiring, and the wording of a connection test and of a connection's state.
 
 The views stay thin: the look-ups are services (``services.psa_users``, ``connection_test``).
 """
@@ -13,6 +13,7 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, JsonResponse
+from django.utils import formats, timezone
 
 from psa.base import NotFoundError, PSAError, PSAUser
 from timelogging.models import PSAConnection
@@ -133,3 +134,35 @@ def connection_test_message(connection: PSAConnection, result: ConnectionTestRes
     if result.ok:
         return f"“{connection}”: {result.message}"
     return f"Test of “{connection}” failed: {result.message}"
+
+
+def connection_state(connection: PSAConnection) -> tuple[str, str]:
+    """``(kind, words)`` of a connection as staff see it in the list, on its page and in the
+    tenant's panel: kind is "paused", "failed" (its last test of the stored settings failed,
+    and no entry was posted since), "inactive" or "healthy"; the words say when and why."""
+    test = _last_test_words(connection)
+    if connection.paused_at is not None:
+        words = f"Paused since {_when(connection.paused_at)}: {connection.pause_reason}"
+        return "paused", f"{words} {test}" if test else words
+    if connection.last_test_result == PSAConnection.TestResult.FAILED:
+        return "failed", test
+    if not connection.is_active:
+        return "inactive", "Inactive"
+    return "healthy", f"Healthy ({test})" if test else "Healthy"
+
+
+def _last_test_words(connection: PSAConnection) -> str:
+    result, at = connection.last_test_result, connection.last_test_at
+    if at is None:
+        return ""
+    if result == PSAConnection.TestResult.FAILED:
+        return f"Last test failed {_when(at)}: {connection.last_test_message}"
+    if result == PSAConnection.TestResult.POSTED_SINCE:
+        return f"an entry was posted after the test that failed {_when(at)}"
+    if connection.paused_at is not None:
+        return f"Last test passed {_when(at)}."
+    return f"last test passed {_when(at)}"
+
+
+def _when(moment: Any) -> str:
+    return formats.date_format(timezone.localtime(moment), "DATETIME_FORMAT")

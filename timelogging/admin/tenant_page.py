@@ -24,7 +24,7 @@ from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from timelogging.admin.psa_tools import connection_test_message, json_error
+from timelogging.admin.psa_tools import connection_state, connection_test_message, json_error
 from timelogging.forms import AutomationTimeForm, SettingsPreviewForm
 from timelogging.models import Automation, PSAConnection, Tag, Tenant
 from timelogging.services.connections import connection_test
@@ -191,7 +191,7 @@ def test_connection_page(
     if connection is None:
         ok, text = False, "No PSA connection: add one first."
     else:
-        result = connection_test(connection=connection)
+        result = connection_test(connection=connection, actor=request.user)
         ok, text = result.ok, connection_test_message(connection, result)
     if _wants_json(request):
         return JsonResponse({"ok": ok, "message": text})
@@ -227,10 +227,13 @@ def psa_connection_panel(tenant: Tenant) -> dict[str, Any]:
             "connection": None,
             "add_url": reverse("admin:timelogging_psaconnection_add") + f"?tenant={tenant.pk}",
         }
+    state, state_words = connection_state(connection)
     return {
         "connection": connection,
         "vendor": connection.vendor_label,
         "paused": connection.paused_at is not None,
+        "state": state,
+        "state_words": state_words,
         "edit_url": reverse("admin:timelogging_psaconnection_change", args=[connection.pk]),
         "test_url": reverse("admin:tenant_test_connection", args=[tenant.pk]),
     }

@@ -13,11 +13,13 @@ from urllib.parse import urlsplit
 from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from psa.base import ConfigurationError, ConnectionConfig, PSABackend, PSAError
 from psa.http import mask_secrets
 from psa.outbound import OutboundPolicy
 from psa.registry import backend_class, build_backend
+from timelogging.audit import Operation, operation_record
 from timelogging.crypto import (
     SecretsUnavailable,
     decrypt_secrets,
@@ -299,15 +301,65 @@ def connection_test(
     connection: PSAConnection,
     settings: Mapping[str, Any] | None = None,
     secrets: Mapping[str, str] | None = None,
+    actor: Any = None,
 ) -> ConnectionTestResult:
     """Make the backend's real authenticated read (``check_connection``) and say how it went.
 
-    With ``settings`` (and ``secrets`` typed), the values of an edited, unsaved form are
-    tested instead of the stored ones: the stored secrets fill in only what is not typed and
-    only while the destination is unchanged (``connection_secrets_merge``), so a test can
-    never send them anywhere new. Never raises for what the PSA (or the network) does: staff
-    get the PSA's own words.
+    A test of the stored connection is its last test (``connection_test_record``: the state
+    staff see, and a row of the history by ``actor``). With ``settings`` (and ``secrets``
+    typed), the values of an edited, unsaved form are tested instead, and nothing is recorded:
+    they are not the connection's. The stored secrets fill in only what is not typed and only
+    while the destination is unchanged (``connection_secrets_merge``), so a test can never
+    send them anywhere new. Never raises for what the PSA (or the network) does: staff get
+    the PSA's own words.
     """
+    result = _connection_try(connection=connection, settings=settings, secrets=secrets)
+    if settings is None:
+        connection_test_record(connection=connection, result=result, actor=actor)
+    return result
+
+
+def connection_test_record(
+    *, connection: PSAConnection, result: ConnectionTestResult, actor: Any
+) -> None:
+    """Keep ``result`` as the connection's last test, and write it to the
+    configuration/operations history (who, and the result from → to). An update of those
+    fields only: the connection's ``updated_at`` (its backends' cache key) stays."""
+    new = PSAConnection.TestResult.PASSED if result.ok else PSAConnection.TestResult.FAILED
+    changes = {
+        "last_test_result": [connection.last_test_result, str(new)],
+        "last_test_message": [connection.last_test_message, result.message],
+    }
+    connection.last_test_at = timezone.now()
+    connection.last_test_result = new
+    connection.last_test_message = result.message
+    with transaction.atomic():
+        PSAConnection.objects.filter(pk=connection.pk).update(
+            last_test_at=connection.last_test_at,
+            last_test_result=new,
+            last_test_message=result.message,
+        )
+        operation_record(
+            instance=connection, actor=actor, operation=Operation.TEST, reason="", changes=changes
+        )
+
+
+def connection_posted_since_test(*, connection: PSAConnection) -> None:
+    """An entry was posted: a failed last test no longer describes the connection. Costs a
+    query only when the connection (as the worker read it) shows a failed test."""
+    if connection.last_test_result != PSAConnection.TestResult.FAILED:
+        return
+    PSAConnection.objects.filter(
+        pk=connection.pk, last_test_result=PSAConnection.TestResult.FAILED
+    ).update(last_test_result=PSAConnection.TestResult.POSTED_SINCE)
+
+
+def _connection_try(
+    *,
+    connection: PSAConnection,
+    settings: Mapping[str, Any] | None,
+    secrets: Mapping[str, str] | None,
+) -> ConnectionTestResult:
     backend: PSABackend | None = None
     try:
         if settings is None:

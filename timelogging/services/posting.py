@@ -46,7 +46,10 @@ from timelogging.models import (
     TimeEntry,
 )
 from timelogging.services.budget import BudgetExhausted
-from timelogging.services.connections import connection_budgeted_backend
+from timelogging.services.connections import (
+    connection_budgeted_backend,
+    connection_posted_since_test,
+)
 from timelogging.services.delivery import (
     entry_fail,
     entry_hold,
@@ -83,6 +86,7 @@ def entry_post(*, entry_id: int) -> str:
         if backend is not None:
             backend.http.close()
     _record_success(entry=entry, user=user, result=result, started=started, backend=backend)
+    connection_posted_since_test(connection=connection)
     return "adopted" if result.adopted else entry.status
 
 
