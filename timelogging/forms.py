@@ -226,7 +226,7 @@ class SettingsPreviewForm(forms.Form):
         regex=r"^\d{1,18}$",
         required=False,
         error_messages={"invalid": "A ticket id is digits only, e.g. 1001."},
-        help_text="Needed to find the ticket's assignee.",
+        help_text="Checked in the PSA; needed to find the ticket's assignee.",
         widget=forms.TextInput(attrs={"inputmode": "numeric", "size": 10}),
     )
     duration = forms.IntegerField(

@@ -319,9 +319,26 @@ def test_preview_answers_for_the_unsaved_settings_on_screen(
     page.fill("#id_preview-ticket", "1001")
     expect(preview_answer(page).locator(".preview-user")).to_contain_text("John Doe (jdoe)")
     page.fill("#id_preview-ticket", "999999")
-    user = preview_answer(page).locator(".preview-user-error")
-    expect(user).to_be_visible()
-    expect(user).not_to_be_empty()
+    answer = preview_answer(page)
+    # Not "Would be logged" in green: the entry would fail, in the error colour, with the fix.
+    expect(answer).to_have_class("preview-answer preview-failed")
+    expect(answer.locator(".preview-headline")).to_have_text(
+        "Would NOT be logged: the entry would fail."
+    )
+    expect(answer.locator(".preview-reason")).to_contain_text("check the ticket number")
+    ticket = answer.locator(".preview-ticket-error")
+    expect(ticket).to_be_visible()
+    expect(ticket).not_to_be_empty()
+    error_colour = page.evaluate(
+        "getComputedStyle(document.documentElement).getPropertyValue('--error-fg').trim()"
+    )
+    headline_colour = answer.locator(".preview-headline").evaluate("e => getComputedStyle(e).color")
+    swatch = page.evaluate(
+        "c => { const s = document.createElement('span'); s.style.color = c;"
+        " document.body.append(s); const v = getComputedStyle(s).color; s.remove(); return v; }",
+        error_colour,
+    )
+    assert headline_colour == swatch
     shots("preview-unknown-ticket")
 
     # Switched off on screen.

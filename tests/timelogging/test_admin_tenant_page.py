@@ -239,6 +239,11 @@ def _preview_data(admin_client, tenant, catalog, **changes):
     return data
 
 
+def with_ticket(mock, ticket_id="1001"):
+    """The preview checks the ticket typed in its form exists."""
+    mock.get(f"{API}service/tickets/{ticket_id}", json={"id": int(ticket_id), "owner": None})
+
+
 def _preview(admin_client, tenant, data, **headers):
     return admin_client.post(
         f"/admin/timelogging/tenant/{tenant.pk}/preview/",
@@ -257,10 +262,12 @@ def test_preview_uses_the_settings_on_screen_not_the_saved_ones(admin_client, te
         **{"RESET-minutes": "20"},
     )
     with connectwise(JDOE) as mock:
+        with_ticket(mock)
         response = _preview(admin_client, tenant, data)
     assert response.status_code == 200, response.content
     answer = response.json()
     assert answer["log"] is True
+    assert (answer["outcome"], answer["headline"]) == ("logged", "Would be logged.")
     assert answer["minutes"] == 20
     assert answer["minutes_why"] == "set for “Reset password”"
     assert answer["user"] == {"ref": "jdoe", "name": "John Doe", "text": "John Doe (jdoe)"}
@@ -345,14 +352,19 @@ def test_preview_of_the_ticket_assignee_and_an_unknown_ticket(admin_client, tena
         assert answer["user"]["text"] == "Alice Smith (asmith)"
         data["preview-ticket"] = "999"
         answer = _preview(admin_client, tenant, data).json()
+    # The settings log it, but the PSA would not take it: said in the error colour.
     assert answer["log"] is True and answer["user"] is None
-    assert answer["user_error"] == "ConnectWise has no ticket #999"
+    assert answer["outcome"] == "failed"
+    assert answer["ticket_error"] == "ConnectWise has no ticket #999"
+    assert "Would NOT be logged: the entry would fail." in answer["html"]
+    assert "preview-failed" in answer["html"] and "Would be logged." not in answer["html"]
     data["preview-ticket"] = ""
     answer = _preview(admin_client, tenant, data).json()
     assert answer["user_error"] == "Enter a ticket id to look up its assignee."
+    assert answer["outcome"] == "unchecked"
 
 
-def test_preview_of_a_specified_user_asks_nothing(admin_client, tenant, catalog):
+def test_preview_of_a_specified_user_checks_them_in_the_psa(admin_client, tenant, catalog):
     data = _preview_data(
         admin_client,
         tenant,
@@ -363,9 +375,18 @@ def test_preview_of_a_specified_user_asks_nothing(admin_client, tenant, catalog)
         specified_psa_user_ref="timelogging",
         specified_psa_user_name="Time Logging",
     )
-    with responses.RequestsMock():  # no request: the user is the one chosen on screen
+    with connectwise(member("timelogging", "Time", "Logging")) as mock:
+        with_ticket(mock)
         answer = _preview(admin_client, tenant, data).json()
     assert answer["user"]["text"] == "Time Logging (timelogging)"
+    assert answer["outcome"] == "logged"
+    # Another PSA's user (e.g. from before a vendor switch) would hold every entry.
+    data["specified_psa_user_ref"] = "nobody"
+    with connectwise(member("timelogging", "Time", "Logging")) as mock:
+        with_ticket(mock)
+        answer = _preview(admin_client, tenant, data).json()
+    assert answer["outcome"] == "held" and answer["user"] is None
+    assert "is not a user of ConnectWise PSA" in answer["reason"]
 
 
 def test_preview_shows_a_psa_failure_as_words(admin_client, tenant, catalog):
@@ -384,9 +405,11 @@ def test_preview_without_a_connection_says_so(admin_client, catalog, tenant):
     data = _preview_data(admin_client, tenant, catalog, time_logging_enabled="True", apply_to="all")
     answer = _preview(admin_client, tenant, data).json()
     assert answer["log"] is True
-    assert answer["notes"] == [
-        "The tenant has no active PSA connection: nothing can be posted until one is added."
-    ]
+    assert answer["outcome"] == "failed"
+    assert answer["reason"] == (
+        "The tenant has no active PSA connection, so the entry would fail: add one under PSA "
+        "connections."
+    )
 
 
 def test_preview_input_errors_are_a_400_naming_the_field(admin_client, tenant, catalog):
@@ -440,7 +463,8 @@ ON = SettingsInForce(enabled=True, apply_to="all", apply_tag_ids=frozenset(), lo
 
 
 def test_the_run_ends_at_the_start_of_the_current_minute(tenant):
-    with connectwise(JDOE):
+    with connectwise(JDOE) as mock:
+        with_ticket(mock)
         preview = settings_preview(
             tenant=tenant, settings=ON, specified_ref="", specified_name="", run=_run(), now=NOW
         )
@@ -456,7 +480,8 @@ def test_the_run_ends_at_the_start_of_the_current_minute(tenant):
 
 
 def test_connectwise_moves_a_future_window_back(tenant):
-    with connectwise(JDOE):
+    with connectwise(JDOE) as mock:
+        with_ticket(mock)
         preview = settings_preview(
             tenant=tenant,
             settings=ON,
@@ -476,10 +501,12 @@ def test_connectwise_moves_a_future_window_back(tenant):
 
 
 def test_an_unknown_starter_is_said_in_the_psas_words(tenant):
-    with connectwise():  # no member has the e-mail
+    with connectwise() as mock:  # no member has the e-mail
+        with_ticket(mock)
         preview = settings_preview(
             tenant=tenant, settings=ON, specified_ref="", specified_name="", run=_run(), now=NOW
         )
+    assert preview.outcome == "failed" and preview.headline.startswith("Would NOT be logged")
     assert preview.user is None
     assert preview.user_error.startswith(
         "No active ConnectWise PSA user has the e-mail john.doe@demo-msp.example"
@@ -497,6 +524,7 @@ def test_a_staff_mapping_wins_as_when_posting(tenant):
         source=PSAUserMapping.Source.MANUAL,
     )
     with connectwise() as mock:
+        with_ticket(mock)
         preview = settings_preview(
             tenant=tenant, settings=ON, specified_ref="", specified_name="", run=_run(), now=NOW
         )

@@ -45,9 +45,7 @@ def press_test(admin_client, connection, *, ok: bool):
     connection.refresh_from_db()
 
 
-def test_a_failed_test_is_the_connections_state_until_a_later_test_passes(
-    admin_client, connection
-):
+def test_a_failed_test_is_the_connections_state_until_a_later_test_passes(admin_client, connection):
     press_test(admin_client, connection, ok=False)
     assert connection.last_test_result == PSAConnection.TestResult.FAILED
     assert "ConnectWise rejected the API keys (401)" in connection.last_test_message

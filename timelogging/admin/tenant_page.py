@@ -243,6 +243,8 @@ def preview_json(preview: SettingsPreview) -> dict[str, Any]:
     user = preview.user
     return {
         "log": preview.log,
+        "outcome": preview.outcome,
+        "headline": preview.headline,
         "skip_reason": preview.skip_reason,
         "reason": preview.reason,
         "minutes": preview.minutes,
@@ -254,6 +256,8 @@ def preview_json(preview: SettingsPreview) -> dict[str, Any]:
         "log_as": preview.log_as,
         "user": {"ref": user.ref, "name": user.name, "text": preview.user_text} if user else None,
         "user_error": preview.user_error,
+        "ticket": preview.ticket_id,
+        "ticket_error": preview.ticket_error,
         "notes": preview.notes,
     }
 
