@@ -29,10 +29,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 RUNS = int(os.environ.get("PIADESK_E2E_RUNS", "500"))
 # Short timeouts so that faults resolve in seconds; the invariants still hold:
-# Q retry (30) > Q timeout (20) > one attempt's HTTP time (4 × (2 + 2)); lease (25) > timeout.
+# Q retry (30) > Q timeout (20) > one attempt's deadline (15); lease (25) > timeout.
 WORKER_ENV = {
     "PSA_HTTP_CONNECT_TIMEOUT": "2",
     "PSA_HTTP_READ_TIMEOUT": "2",
+    "PSA_ATTEMPT_DEADLINE_SECONDS": "15",
     "Q_TIMEOUT": "20",
     "Q_RETRY": "30",
     "PIADESK_POSTING_LEASE_SECONDS": "25",
