@@ -38,6 +38,8 @@ from auditlog.registry import auditlog
 from django.db.models import Model, TextChoices
 from django.db.models.signals import m2m_changed
 
+from psa.registry import vendor_choices
+
 # Stored in place of a secret's value (see the module docstring).
 SECRET_NONE = "none"
 SECRET_STORED = "stored"
@@ -283,6 +285,10 @@ def _display(model: type[Model] | None, name: str, value: Any) -> str:
             field = None
     if isinstance(value, dict):
         return ", ".join(f"{k}: {v}" for k, v in sorted(value.items())) or EMPTY
+    if name == "vendor" and isinstance(value, str):
+        # Vendors are not model choices (psa.registry is their one list): "ConnectWise PSA",
+        # not "connectwise".
+        return dict(vendor_choices()).get(value, value)
     choices = dict(getattr(field, "choices", None) or [])
     if choices and isinstance(value, str | int) and value in choices:
         return str(choices[value])

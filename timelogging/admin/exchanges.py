@@ -14,6 +14,8 @@ from typing import Any
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
 
+from timelogging.admin.display import duration_text
+
 
 @dataclass(frozen=True)
 class ShownExchange:
@@ -55,7 +57,7 @@ def shown_exchanges(exchanges: Iterable[Mapping[str, Any]]) -> list[ShownExchang
                 url=str(exchange.get("url", "")),
                 status=status_text(status),
                 ok=isinstance(status, int) and status < 400,
-                duration=f"{exchange.get('duration_ms', 0)} ms",
+                duration=duration_text(float(exchange.get("duration_ms") or 0) / 1000),
                 request=pretty_body(str(exchange.get("request_excerpt") or "")),
                 response=pretty_body(str(exchange.get("response_excerpt") or "")),
             )

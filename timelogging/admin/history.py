@@ -10,10 +10,16 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django.utils.text import Truncator
 
 from timelogging.admin import entry_operations
 from timelogging.admin.base import ReadOnlyInline, admin_link
+from timelogging.admin.display import (
+    decision_badge,
+    duration_text,
+    entry_status_badge,
+    error_class_label,
+    one_line,
+)
 from timelogging.admin.exchanges import exchanges_html
 from timelogging.admin.exports import export_csv_view
 from timelogging.admin.filters import (
@@ -36,19 +42,36 @@ from timelogging.models import AutomationRun, PostAttempt, TimeEntry
 
 @admin.register(AutomationRun, site=admin_site)
 class AutomationRunAdmin(HistorySearchModelAdmin):
+    # Fits 1366 px (HistoryModelAdmin): names and the starter cut to one line, the decision a
+    # badge and why a run was skipped in words beside it. The run id (long) is on the run's
+    # page and found by the search.
     list_display = (
+        "received_at",
+        "tenant_name",
+        "ticket_id",
+        "client_name",
+        "automation_name",
+        "started_by_line",
+        "decision_badge",
+        "entry_status",
+    )
+    list_display_links = ("received_at",)
+    list_select_related = ("tenant", "client", "automation", "entry")
+    list_only = (
+        "received_at",
         "run_id",
-        "tenant",
-        "client",
-        "automation",
         "ticket_id",
         "started_by",
         "decision",
-        "reason",
-        "received_at",
-        "entry_link",
+        "skip_reason",
+        "tenant__name",
+        "client__name",
+        "client__key",
+        "automation__name",
+        "automation__key",
+        "entry__id",
+        "entry__status",
     )
-    list_select_related = ("tenant", "client", "automation", "entry")
     # No filter here lists its choices from the runs table (see admin/filters.py).
     list_filter = (
         ReceivedFilter,
@@ -75,6 +98,7 @@ class AutomationRunAdmin(HistorySearchModelAdmin):
                     "started_by",
                     "started_at",
                     "completed_at",
+                    "duration",
                     "outcome",
                     "summary",
                     "received_at",
@@ -83,7 +107,7 @@ class AutomationRunAdmin(HistorySearchModelAdmin):
         ),
         ("Decision", {"fields": ["decision", "reason", "entry_link"]}),
     ]
-    readonly_fields = ("reference_text", "received_at", "reason", "entry_link")
+    readonly_fields = ("reference_text", "received_at", "duration", "reason", "entry_link")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AutomationRun]:
         return (
@@ -93,6 +117,39 @@ class AutomationRunAdmin(HistorySearchModelAdmin):
     @admin.display(description="Reason")
     def reason(self, obj: AutomationRun) -> str:
         return obj.reason
+
+    @admin.display(description="Duration")
+    def duration(self, obj: AutomationRun) -> str:
+        return duration_text((obj.completed_at - obj.started_at).total_seconds())
+
+    # -- the list's columns --------------------------------------------------------------------
+    @admin.display(description="Client")
+    def client_name(self, obj: AutomationRun) -> Any:
+        return one_line(str(obj.client))
+
+    @admin.display(description="Automation")
+    def automation_name(self, obj: AutomationRun) -> Any:
+        return one_line(str(obj.automation))
+
+    @admin.display(description="Started by")
+    def started_by_line(self, obj: AutomationRun) -> Any:
+        return one_line(obj.started_by)
+
+    @admin.display(description="Decision", ordering="decision")
+    def decision_badge(self, obj: AutomationRun) -> Any:
+        # "Skipped" followed by why, on one line.
+        if obj.decision == AutomationRun.Decision.LOG:
+            return decision_badge(obj)
+        return format_html(
+            '<span class="piadesk-badge-and-line">{}{}</span>',
+            decision_badge(obj),
+            one_line(obj.get_skip_reason_display()),
+        )
+
+    @admin.display(description="Time entry")
+    def entry_status(self, obj: AutomationRun) -> Any:
+        entry = getattr(obj, "entry", None)
+        return admin_link(entry, entry_status_badge(entry.status)) if entry else "-"
 
     @admin.display(description="Reference")
     def reference_text(self, obj: AutomationRun) -> str:
@@ -109,13 +166,13 @@ class PostAttemptInline(ReadOnlyInline):
     fields = (
         "number",
         "started_at",
-        "duration_ms",
+        "duration",
         "outcome",
         "http_status",
         "error",
         "exchanges_text",
     )
-    readonly_fields = ("exchanges_text",)
+    readonly_fields = ("duration", "exchanges_text")
     ordering = ("number",)
     verbose_name_plural = "Posting attempts"
 
@@ -125,6 +182,10 @@ class PostAttemptInline(ReadOnlyInline):
             request, obj
         )
 
+    @admin.display(description="Duration")
+    def duration(self, obj: PostAttempt) -> str:
+        return duration_text(obj.duration_ms / 1000)
+
     @admin.display(description="HTTP exchanges")
     def exchanges_text(self, obj: PostAttempt) -> str:
         return exchanges_html(obj.exchanges)
@@ -132,20 +193,39 @@ class PostAttemptInline(ReadOnlyInline):
 
 @admin.register(TimeEntry, site=admin_site)
 class TimeEntryAdmin(HistorySearchModelAdmin):
+    # Fits 1366 px (HistoryModelAdmin): the ticket links the run, the status a badge, the
+    # error one line (the whole of it on hover and on the entry's page).
     list_display = (
-        "run_link",
-        "tenant",
+        "created_at",
+        "tenant_name",
+        "ticket_link",
+        "client_name",
+        "automation_name",
+        "psa_user_line",
+        "minutes",
+        "status_badge",
+        "error_line",
+    )
+    list_display_links = ("created_at",)
+    list_select_related = ("run", "tenant", "run__client", "run__automation")
+    list_only = (
+        "created_at",
         "status",
         "minutes",
-        "start",
-        "end",
-        "psa_user",
-        "psa_entry_id",
         "attempts",
-        "short_error",
-        "created_at",
+        "psa_user_ref",
+        "psa_user_name",
+        "psa_entry_id",
+        "error",
+        "error_class",
+        "tenant__name",
+        "run__id",
+        "run__ticket_id",
+        "run__client__name",
+        "run__client__key",
+        "run__automation__name",
+        "run__automation__key",
     )
-    list_select_related = ("run", "tenant")
     # No filter here lists its choices from the entries table (see admin/filters.py).
     list_filter = (
         CreatedFilter,
@@ -237,9 +317,48 @@ class TimeEntryAdmin(HistorySearchModelAdmin):
     def wait(self, obj: TimeEntry) -> str:
         return obj.wait_text or "-"
 
+    # -- the list's columns --------------------------------------------------------------------
+    @admin.display(description="Ticket")
+    def ticket_link(self, obj: TimeEntry) -> str:
+        return admin_link(obj.run, obj.run.ticket_id)
+
+    @admin.display(description="Client")
+    def client_name(self, obj: TimeEntry) -> Any:
+        return one_line(str(obj.run.client))
+
+    @admin.display(description="Automation")
+    def automation_name(self, obj: TimeEntry) -> Any:
+        return one_line(str(obj.run.automation))
+
+    @admin.display(description="PSA user", ordering="psa_user_name")
+    def psa_user_line(self, obj: TimeEntry) -> Any:
+        # The name; the PSA's identifier too on hover (and on the entry's page).
+        return one_line(obj.psa_user_name or obj.psa_user_ref, title=self.psa_user(obj))
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj: TimeEntry) -> Any:
+        # A posted entry: its id in the PSA beside the badge (searchable, exact).
+        if obj.psa_entry_id:
+            return format_html(
+                '{} <span class="piadesk-psa-id" title="Entry id in the PSA">#{}</span>',
+                entry_status_badge(obj.status),
+                obj.psa_entry_id,
+            )
+        return entry_status_badge(obj.status)
+
     @admin.display(description="Error")
-    def short_error(self, obj: TimeEntry) -> str:
-        return Truncator(obj.error).chars(80) if obj.error else ""
+    def error_line(self, obj: TimeEntry) -> Any:
+        # What the PSA said; on hover also whose problem it is (the error class, in words) and
+        # how many attempts were made. The class has its own filter.
+        label = error_class_label(obj.error_class)
+        text = obj.error or label
+        if not text:
+            return ""
+        plural = "s" if obj.attempts != 1 else ""
+        title = " · ".join(
+            part for part in (label, obj.error, f"{obj.attempts} attempt{plural}") if part
+        )
+        return one_line(text, title=title)
 
     # -- operations (staff who may operate entries; auditors only look) ------------------------
     # The work is in services/operations.py, the page parts in admin/entry_operations.py.
