@@ -34,7 +34,10 @@ def ingest(request):
             async_task("floorapp.tasks.post_entry", entry.pk)
     except IntegrityError:
         return JsonResponse({"run_id": run_id}, status=200)
-    return JsonResponse({"run_id": run_id, "decision": "log", "entry": {"status": "pending", "minutes": minutes}}, status=201)
+    return JsonResponse(
+        {"run_id": run_id, "decision": "log", "entry": {"status": "pending", "minutes": minutes}},
+        status=201,
+    )
 
 
 urlpatterns = [path("api/v1/automation-runs/", ingest)]

@@ -285,7 +285,11 @@ def test_zone_is_cached_across_backends(api, fake_cache):
     ]
     [(key, value)] = fake_cache.data.items()
     assert key.startswith("psa:autotask:zone:conn-1:")
-    assert value == {"url": ZONE_BASE, "name": "America East 5", "web_url": "https://ww5.autotask.net/"}
+    assert value == {
+        "url": ZONE_BASE,
+        "name": "America East 5",
+        "web_url": "https://ww5.autotask.net/",
+    }
     assert fake_cache.timeouts[key] == 24 * 3600
 
 

@@ -74,13 +74,20 @@ def test_queue_page_shows_counts_oldest_and_failures(admin_client, tenant):
     PSAConnection.objects.update(paused_at="2026-01-01T00:00:00Z", pause_reason="401 keys")
     response = admin_client.get(reverse("admin:delivery_queue"))
     assert response.status_code == 200
-    statuses = {label: count for label, _, count in response.context["statuses"]}
+    statuses = {s["label"]: s["count"] for s in response.context["statuses"]}
     assert statuses["Pending"] == 1
     assert statuses["Failed (needs a person)"] == 1
     assert statuses["Held (connection paused)"] == 1
-    assert dict(response.context["failures"]) == {"unresolved": 1, "configuration": 1}
+    failures = {f["value"]: (f["label"], f["count"]) for f in response.context["failures"]}
+    assert failures == {
+        "unresolved": ("One user (no usable PSA user)", 1),
+        "configuration": ("The connection (credentials, permissions, settings)", 1),
+    }
     html = response.content.decode()
     assert "401 keys" in html
+    # Labels, never the codes: the links carry the code, the text says it in words.
+    assert ">unresolved<" not in html and ">configuration<" not in html
+    assert 'href="/admin/timelogging/timeentry/?error_class=unresolved"' in html
     assert response.context["oldest_waiting"] == TimeEntry.objects.earliest("created_at").created_at
 
 

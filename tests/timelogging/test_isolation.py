@@ -250,7 +250,7 @@ def test_delivery_queue_shows_only_the_own_tenant(staff, a, b):
     page = text(response)
     assert B_MARK not in page
     assert f"{A_MARK} credentials were refused" in page
-    counts = {value: n for _, value, n in response.context["statuses"]}
+    counts = {s["value"]: s["count"] for s in response.context["statuses"]}
     assert counts[TimeEntry.Status.FAILED] == 1  # A's only; B has one too
 
 

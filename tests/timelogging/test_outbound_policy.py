@@ -171,9 +171,7 @@ def test_test_connection_shows_no_body_of_an_unexpected_connectwise_answer(statu
         ("<html><title>internal-banner</title></html>", "text/html"),
     ],
 )
-def test_test_connection_shows_no_body_of_an_unexpected_halopsa_answer(
-    status, body, content_type
-):
+def test_test_connection_shows_no_body_of_an_unexpected_halopsa_answer(status, body, content_type):
     import responses
 
     connection = PSAConnectionFactory(

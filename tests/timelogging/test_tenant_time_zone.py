@@ -66,8 +66,7 @@ def test_an_unknown_zone_is_refused_with_its_reason(admin_client, tenant):
     response = admin_client.post(admin_url(tenant, "change"), data)
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["time_zone"] == [
-        "“Mars/Olympus_Mons” is not a time zone: choose one like America/New_York or "
-        "Europe/London."
+        "“Mars/Olympus_Mons” is not a time zone: choose one like America/New_York or Europe/London."
     ]
 
 

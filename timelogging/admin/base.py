@@ -170,8 +170,9 @@ class HistoryChangeList(ChangeList):
         fields = getattr(self.model_admin, "list_only", ())
         if fields:
             # The list's joins only (get_queryset may join more for the detail page).
-            joins = tuple(self.model_admin.list_select_related or ())
-            self.result_list = self.result_list.select_related(None).select_related(*joins)
+            joins = self.model_admin.list_select_related
+            if isinstance(joins, list | tuple):
+                self.result_list = self.result_list.select_related(None).select_related(*joins)
             self.result_list = self.result_list.only(*fields)
 
 
