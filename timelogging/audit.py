@@ -30,15 +30,20 @@ had changed, and records a ``clear()`` as the removal of every tag in the databa
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from auditlog.receivers import check_disable
 from auditlog.registry import auditlog
-from django.db.models import Model, TextChoices
+from django.db.models import DateTimeField, Model, TextChoices
 from django.db.models.signals import m2m_changed
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.formats import date_format
 
-from psa.registry import vendor_choices
+from psa.registry import BACKENDS, vendor_choices
 
 # Stored in place of a secret's value (see the module docstring).
 SECRET_NONE = "none"
@@ -284,16 +289,39 @@ def _display(model: type[Model] | None, name: str, value: Any) -> str:
         except Exception:
             field = None
     if isinstance(value, dict):
-        return ", ".join(f"{k}: {v}" for k, v in sorted(value.items())) or EMPTY
+        # A connection's settings: each by its label on the connection form ("Company ID"),
+        # not its key ("company_id").
+        labels = _config_field_labels()
+        shown = (f"{labels.get(k, k)}: {_plain(v)}" for k, v in sorted(value.items()))
+        return ", ".join(shown) or EMPTY
     if name == "vendor" and isinstance(value, str):
         # Vendors are not model choices (psa.registry is their one list): "ConnectWise PSA",
         # not "connectwise".
         return dict(vendor_choices()).get(value, value)
+    if isinstance(field, DateTimeField) and isinstance(value, str):
+        # auditlog keeps str(datetime) ("2026-12-02 05:52:38.864613+00:00"): shown as the
+        # page shows times, in its zone and labelled.
+        moment = parse_datetime(value)
+        if moment is not None:
+            if timezone.is_naive(moment):
+                moment = timezone.make_aware(moment, dt.UTC)
+            return date_format(timezone.localtime(moment), "DATETIME_FORMAT")
     choices = dict(getattr(field, "choices", None) or [])
     if choices and isinstance(value, str | int) and value in choices:
         return str(choices[value])
+    return _plain(value)
+
+
+def _plain(value: Any) -> str:
     if value is True or value == "True":
         return "Yes"
     if value is False or value == "False":
         return "No"
     return str(value)
+
+
+@cache
+def _config_field_labels() -> dict[str, str]:
+    """Every vendor's connection fields, key → label (vendors share keys rarely, and then
+    their label: a history line needs no vendor to be read)."""
+    return {f.name: f.label for backend in BACKENDS.values() for f in backend.config_fields}

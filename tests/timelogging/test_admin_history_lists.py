@@ -210,9 +210,27 @@ def test_runs_list_says_the_decision_and_why_in_words(admin_client, acme):
 
 
 def test_config_history_and_queue_say_codes_in_words(admin_client, acme):
-    page = admin_client.get(admin_url(ConfigChange, "changelist")).content.decode()
+    acme.time_zone = "America/New_York"
+    acme.save()
+    ConfigChange.objects.create(
+        tenant=acme,
+        content_type=ContentType.objects.get_for_model(PSAConnection),
+        object_pk="1",
+        object_repr="ConnectWise PSA",
+        action=ConfigChange.Action.UPDATE,
+        changes={
+            "paused_at": ["None", "2026-01-14 15:04:05.123456+00:00"],
+            "settings": [{}, {"company_id": "acme"}],
+        },
+    )
+    page = admin_client.get(
+        admin_url(ConfigChange, "changelist"), {"tenant__id__exact": acme.pk}
+    ).content.decode()
     text = shown_text(page)
     assert "Autotask → ConnectWise PSA" in text
+    # A time in the tenant's zone, labelled, not a Python repr; settings by their labels.
+    assert "(empty) → 2026-01-14 10:04 EST" in text and "05.123456" not in text
+    assert "Company ID: acme" in text and "company_id" not in text
     queue = admin_client.get(reverse("admin:delivery_queue")).content.decode()
     text = shown_text(queue)
     assert "One user (no usable PSA user)" in text

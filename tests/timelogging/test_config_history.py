@@ -182,7 +182,7 @@ def test_changes_without_a_user_are_the_systems(a):
     )
     change = changes_of(a.connection, action=ConfigChange.Action.UPDATE).latest("id")
     assert change.actor is None
-    assert "public_key: other" in lines(change)["settings"][1]
+    assert "Public key: other" in lines(change)["settings"][1]  # by its label, not its key
     assert "credentials" not in lines(change)  # the secret was kept, not re-encrypted
 
 

@@ -28,6 +28,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
 
 from timelogging.admin.base import HistoryModelAdmin
+from timelogging.admin.display import one_line
 from timelogging.admin.exports import export_csv_view
 from timelogging.admin.filters import DateRangeFilter, TenantFilter, selected_tenant_id
 from timelogging.admin.site import admin_site
@@ -236,8 +237,9 @@ class ConfigChangeAdmin(HistoryModelAdmin):
         return who(obj)
 
     @admin.display(description="What")
-    def what(self, obj: ConfigChange) -> str:
-        label = what(obj)
+    def what(self, obj: ConfigChange) -> Any:
+        # One line (long names are cut; the whole on hover), linked to the object.
+        label = one_line(what(obj))
         if obj.action == ConfigChange.Action.DELETE:
             return label
         try:
