@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django import forms
-from django.contrib.admin.widgets import AdminRadioSelect
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import QuerySet
+from django.forms.widgets import Input
 
 from psa.base import ConfigField
 from psa.registry import BACKENDS, backend_class, vendor_choices
@@ -88,8 +88,30 @@ def _minutes_field() -> forms.IntegerField:
 
 
 # --- tenant settings ------------------------------------------------------------------------
-def _to_bool(value: Any) -> bool:
-    return value in (True, "True", "true", "1", 1)
+class SwitchInput(Input):
+    """A checkbox drawn as an on/off switch (``role="switch"``, its state in words beside it);
+    without CSS or JavaScript, a plain checkbox. Not a ``CheckboxInput`` subclass on purpose:
+    the admin lays those out as "[x] Label", and a setting reads "Status: [switch] On"."""
+
+    input_type = "checkbox"
+    template_name = "timelogging/widgets/switch.html"
+    # Posted and read as a checkbox: absent means off.
+    value_from_datadict = forms.CheckboxInput.value_from_datadict
+    value_omitted_from_data = forms.CheckboxInput.value_omitted_from_data
+
+    def __init__(self, *, on_label: str = "On", off_label: str = "Off") -> None:
+        super().__init__(attrs={"role": "switch", "class": "piadesk-switch-input"})
+        self.on_label, self.off_label = on_label, off_label
+
+    def format_value(self, value: Any) -> str | None:
+        return None  # no value attribute: a checked box posts "on"
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        if value is True or value in ("True", "true", "on", "1"):
+            attrs = {**(attrs or {}), "checked": True}
+        context = super().get_context(name, value, attrs)
+        context["widget"].update(on_label=self.on_label, off_label=self.off_label)
+        return context
 
 
 class TenantSettingsForm(forms.ModelForm):
@@ -107,14 +129,12 @@ class TenantSettingsForm(forms.ModelForm):
         help_text=Tenant._meta.get_field("time_zone").help_text,
     )
 
-    time_logging_enabled = forms.TypedChoiceField(
+    time_logging_enabled = forms.BooleanField(
         label="Status",
-        choices=[(True, "Yes"), (False, "No")],
-        coerce=_to_bool,
-        initial=False,
-        widget=AdminRadioSelect(attrs={"class": "radiolist inline"}),
-        help_text="Yes: piadesk logs a time entry in the PSA when an automation completes. "
-        "No: nothing is logged for anyone.",
+        required=False,
+        widget=SwitchInput(),
+        help_text="On: piadesk logs a time entry in the PSA when an automation completes. "
+        "Off: nothing is logged for anyone.",
     )
 
     class Meta:
@@ -129,8 +149,13 @@ class TenantSettingsForm(forms.ModelForm):
             "specified_psa_user_ref",
             "specified_psa_user_name",
         ]
+        widgets = {
+            # A compact list of checkboxes (no Ctrl-click, no two-box chooser): a tenant has
+            # a handful of tags, up to a few dozen (tenant_settings.css lays them in columns).
+            "apply_tags": forms.CheckboxSelectMultiple(),
+        }
         help_texts = {
-            "apply_to": "None: nothing is logged, even when Status is Yes. "
+            "apply_to": "None: nothing is logged, even when Status is On. "
             "All Clients: every client. Based on Tag: clients carrying any of the tags below.",
             "log_as": "The user who started the automation is found in the PSA by e-mail; the "
             "ticket assignee is read from the ticket when the entry is posted.",

@@ -49,20 +49,9 @@
     });
   }
 
-  // The form's values as a submit would send them. Django's two-box tag chooser
-  // (filter_horizontal) selects its chosen options only on submit: take them all here.
+  // The form's values as a submit would send them.
   function formValues(form) {
-    const data = new FormData(form);
-    form.querySelectorAll("select.filtered[multiple]").forEach((select) => {
-      if (!select.id.endsWith("_to") || !select.name) {
-        return;
-      }
-      data.delete(select.name);
-      for (const option of select.options) {
-        data.append(select.name, option.value);
-      }
-    });
-    return data;
+    return new FormData(form);
   }
 
   function postForJson(url, body) {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.messages import WARNING
 from django.db import connection
@@ -82,7 +84,6 @@ def test_settings_page_mirrors_the_article(admin_client, tenant):
         "specified_psa_user_name",
     ]
     assert form["time_logging_enabled"].label == "Status"
-    assert [c[1] for c in form.fields["time_logging_enabled"].choices] == ["Yes", "No"]
     assert [c[1] for c in form.fields["apply_to"].choices] == [
         "None",
         "All Clients",
@@ -94,10 +95,17 @@ def test_settings_page_mirrors_the_article(admin_client, tenant):
         "A specified PSA user",
     ]
     html = response.content.decode()
-    assert 'type="radio" name="time_logging_enabled"' in html
+    # Status is a switch: a checkbox (works without JavaScript), its state in words.
+    assert re.search(r'<input type="checkbox" name="time_logging_enabled"[^>]* role="switch"', html)
+    assert '<span class="piadesk-switch-on">On</span>' in html
+    # The tags: a list of checkboxes, without Django's "Hold down Control" advice.
+    assert 'type="checkbox" name="apply_tags"' in html
+    assert "Hold down" not in html and 'class="selectfilter' not in html
+    # One tenant at a time: neither "Save and add another" nor "Save as new".
+    assert 'name="_addanother"' not in html and 'name="_saveasnew"' not in html
     assert 'type="radio" name="apply_to"' in html
     assert 'type="radio" name="log_as"' in html
-    assert "nothing is logged, even when Status is Yes" in html  # Yes + None explained
+    assert "nothing is logged, even when Status is On" in html  # On + None explained
     assert 'id="add_id_apply_tags"' not in html  # tags are created below, for this tenant
     assert "Time logging per automation" in html
     assert "Reset password" in html and "reset-pw" in html
@@ -183,7 +191,7 @@ def test_summary_mentions_switched_off_automations_and_missing_connection(admin_
     tenant = TenantFactory(apply_to="all", log_as="starter")
     AutomationFactory(tenant=tenant, log_time=False)
     response = _post(admin_client, tenant)
-    [message] = [m for m in messages_text(response) if m.startswith("Time logging")]
+    [message] = messages_text(response)  # one message: what the save did and what it now does
     assert "logged as the user who started the automation" in message
     assert "switched off for 1 automation." in message
     assert "No PSA connection is active yet" in message

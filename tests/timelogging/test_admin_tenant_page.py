@@ -7,11 +7,14 @@ The browser drives the same page in tests/browser/test_tenant_settings_page.py.
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 import responses
+from django.contrib import messages as messages_module
 from django.contrib.auth.models import Permission, User
 from django.utils import timezone
+from django.utils.text import capfirst
 
 from tests.factories import (
     AutomationFactory,
@@ -95,7 +98,7 @@ def test_saving_lists_what_changed(admin_client, tenant, catalog):
     )
     response = admin_client.post(admin_url(tenant, "change"), data, follow=True)
     assert (
-        "Saved. Status: No → Yes; Apply to: None → Based on Tag (Time Logging); "
+        "Saved. Status: Off → On; Apply to: None → Based on Tag (Time Logging); "
         "Onboard user: real duration → off; Reset password: real duration → 20 minutes; "
         "Tag added: Ad-hoc." in " / ".join(messages_text(response))
     )
@@ -150,6 +153,90 @@ def test_an_invalid_save_lists_nothing(admin_client, tenant, catalog):
     assert response.status_code == 200  # the page again, with the error next to the tags
     assert response.context["adminform"].form.errors["apply_tags"] == [TAGS_REQUIRED]
     assert not any(m.startswith("Saved.") for m in " / ".join(messages_text(response)))
+
+
+@pytest.mark.parametrize("button", ["_save", "_continue"])
+def test_a_save_says_one_thing(admin_client, tenant, catalog, button):
+    # Not Django's "… was changed successfully" beside the page's own message: one message.
+    page = _page(admin_client, tenant)
+    data = changeform_data(page, time_logging_enabled="True", apply_to="all", **{button: "1"})
+    response = admin_client.post(admin_url(tenant, "change"), data, follow=True)
+    [message] = messages_text(response)
+    assert message.startswith("Saved. Status: Off → On; Apply to: None → All Clients.")
+    assert "Time logging is on for all clients" in message
+    assert "changed successfully" not in message
+
+
+def test_a_save_that_needs_a_look_is_one_warning(admin_client, tenant, catalog):
+    page = _page(admin_client, tenant)
+    data = changeform_data(page, time_logging_enabled="True", apply_to="none")
+    response = admin_client.post(admin_url(tenant, "change"), data, follow=True)
+    [(message, level)] = [(str(m), m.level) for m in response.context["messages"]]
+    assert level == messages_module.WARNING
+    assert message.startswith("Saved. Status: Off → On.")
+    assert "“Apply to” is None: nothing is logged" in message
+
+
+def test_adding_a_tenant_says_one_thing(admin_client):
+    page = admin_client.get(admin_url(Tenant, "add"))
+    html = page.content.decode()
+    assert 'name="_addanother"' not in html and 'name="_saveasnew"' not in html
+    data = changeform_data(page, name="Globex MSP", time_zone="Europe/London")
+    response = admin_client.post(admin_url(Tenant, "add"), data, follow=True)
+    [message] = messages_text(response)
+    assert message.startswith("Added “Globex MSP”. Time logging is off")
+
+
+def test_the_auditor_reads_every_setting_as_a_value(client, tenant, catalog):
+    from timelogging.services.roles import role_grant
+
+    tenant.time_logging_enabled = True
+    tenant.apply_to = Tenant.ApplyTo.TAGS
+    tenant.log_as = Tenant.LogAs.SPECIFIED
+    tenant.specified_psa_user_ref = "timelogging"
+    tenant.specified_psa_user_name = "Time Logging"
+    tenant.time_zone = "America/New_York"
+    tenant.save()
+    tenant.apply_tags.set([catalog["tag"], TagFactory(tenant=tenant, name="VIP")])
+    catalog["reset"].minutes = 20
+    catalog["reset"].save()
+    catalog["onboard"].log_time = False
+    catalog["onboard"].save()
+    auditor = User.objects.create_user("auditor", password="pw")
+    role_grant(user=auditor, tenant=tenant, role="auditor")
+    client.force_login(auditor)
+
+    response = client.get(admin_url(tenant, "change"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    values = {
+        capfirst(field.field["label"]): field.contents()
+        for fieldset in response.context["adminform"]
+        for line in fieldset
+        for field in line
+    }
+    assert values == {
+        "Name": "Acme MSP",
+        "Time zone": "America/New York",
+        "Status": "On: piadesk logs a time entry in the PSA when an automation completes.",
+        "Apply to": "Based on Tag (Time Logging, VIP)",
+        "Log time entries as": "A specified PSA user (Time Logging, timelogging)",
+    }
+    automations = html.split('id="automation_set-group"')[1].split("</fieldset>")[0]
+    rows = {
+        name: rule
+        for name, rule in re.findall(
+            r'<td class="field-name">\s*<p>([^<]*)</p>.*?'
+            r'<td class="field-time_rule">\s*<p>([^<]*)</p>',
+            automations,
+            flags=re.S,
+        )
+    }
+    assert rows == {"Onboard user": "Off", "Reset password": "20 minutes"}
+    # Values, not inputs: nothing to type in, tick or choose.
+    assert "<input" not in html.split('id="tenant_form"')[1].split("</form>")[0].replace(
+        '<input type="hidden"', ""
+    )
 
 
 # --- the page --------------------------------------------------------------------------------

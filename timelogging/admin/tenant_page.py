@@ -305,12 +305,12 @@ def settings_changes(form: Any, formsets: Any) -> list[str]:
         changes.append(f"{label('time_zone')}: {old.get('time_zone')} → {new.get('time_zone')}")
     if "time_logging_enabled" in changed:
         changes.append(
-            f"{label('time_logging_enabled')}: {_yes_no(old.get('time_logging_enabled'))} → "
-            f"{_yes_no(new.get('time_logging_enabled'))}"
+            f"{label('time_logging_enabled')}: {_on_off(old.get('time_logging_enabled'))} → "
+            f"{_on_off(new.get('time_logging_enabled'))}"
         )
     if changed & {"apply_to", "apply_tags"}:
-        before = _scope_text(old.get("apply_to"), old.get("apply_tags") or [])
-        after = _scope_text(new.get("apply_to"), new.get("apply_tags") or [])
+        before = scope_text(old.get("apply_to"), old.get("apply_tags") or [])
+        after = scope_text(new.get("apply_to"), new.get("apply_tags") or [])
         if before != after:
             changes.append(f"{label('apply_to')}: {before} → {after}")
         else:  # only the tags changed, and they do not apply now
@@ -319,10 +319,10 @@ def settings_changes(form: Any, formsets: Any) -> list[str]:
                 f"{_names(new.get('apply_tags') or [])}"
             )
     if changed & {"log_as", "specified_psa_user_ref", "specified_psa_user_name"}:
-        before = _log_as_text(
+        before = log_as_text(
             old.get("log_as"), old.get("specified_psa_user_ref"), old.get("specified_psa_user_name")
         )
-        after = _log_as_text(
+        after = log_as_text(
             new.get("log_as"), new.get("specified_psa_user_ref"), new.get("specified_psa_user_name")
         )
         if before != after:
@@ -346,8 +346,8 @@ def _row_changes(row: forms.ModelForm) -> list[str]:
         out = []
         if "name" in row.changed_data:
             out.append(f"Automation “{name}” renamed “{new.get('name') or instance.key}”")
-        before = _automation_state(old.get("log_time", True), old.get("minutes"))
-        after = _automation_state(new.get("log_time"), new.get("minutes"))
+        before = automation_rule_text(old.get("log_time", True), old.get("minutes"))
+        after = automation_rule_text(new.get("log_time"), new.get("minutes"))
         if before != after:
             out.append(f"{name}: {before} → {after}")
         return out
@@ -363,8 +363,8 @@ def _row_changes(row: forms.ModelForm) -> list[str]:
     return [f"{str(verbose).capitalize()} “{instance}” changed"]
 
 
-def _yes_no(value: Any) -> str:
-    return "Yes" if value in (True, "True") else "No"
+def _on_off(value: Any) -> str:
+    return "On" if value in (True, "True") else "Off"
 
 
 def _names(tags: Any) -> str:
@@ -372,7 +372,7 @@ def _names(tags: Any) -> str:
     return ", ".join(names) if names else "none"
 
 
-def _scope_text(apply_to: Any, tags: Any) -> str:
+def scope_text(apply_to: Any, tags: Any) -> str:
     if apply_to not in Tenant.ApplyTo.values:
         return str(apply_to or "-")
     text = Tenant.ApplyTo(apply_to).label
@@ -381,7 +381,7 @@ def _scope_text(apply_to: Any, tags: Any) -> str:
     return str(text)
 
 
-def _log_as_text(log_as: Any, ref: Any, name: Any) -> str:
+def log_as_text(log_as: Any, ref: Any, name: Any) -> str:
     if log_as not in Tenant.LogAs.values:
         return str(log_as or "-")
     text = str(Tenant.LogAs(log_as).label)
@@ -391,7 +391,7 @@ def _log_as_text(log_as: Any, ref: Any, name: Any) -> str:
     return text
 
 
-def _automation_state(log_time: Any, minutes: Any) -> str:
+def automation_rule_text(log_time: Any, minutes: Any) -> str:
     if not log_time:
         return "off"
     if minutes:

@@ -25,8 +25,11 @@ from timelogging.admin.site import admin_site
 from timelogging.admin.tenant_page import (
     TENANT_SETTINGS_CSS,
     TENANT_SETTINGS_JS,
+    automation_rule_text,
+    log_as_text,
     page_context,
     saved_message,
+    scope_text,
     settings_changes,
 )
 from timelogging.forms import AutomationTimeForm, TagInlineFormSet, TenantSettingsForm
@@ -34,6 +37,8 @@ from timelogging.models import Automation, PSAConnection, Tag, Tenant
 
 # Where construct_change_message leaves the save's changes for response_change.
 _CHANGES = "_piadesk_tenant_settings_changes"
+# Messages held while a save completes, told as one (TenantAdmin.message_user).
+_HELD = "_piadesk_tenant_messages_held"
 
 
 class AutomationInline(admin.TabularInline):
@@ -43,7 +48,7 @@ class AutomationInline(admin.TabularInline):
     model = Automation
     form = AutomationTimeForm
     fields = ("name", "key", "log_time", "minutes")
-    readonly_fields = ("key",)
+    readonly_fields = ("key", "time_rule")
     ordering = ("name", "key")
     extra = 0
     can_delete = False
@@ -53,6 +58,16 @@ class AutomationInline(admin.TabularInline):
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if not self.has_change_permission(request, obj):
+            # Read only (auditors): the rule in words, not a box and an empty cell.
+            return ("name", "key", "time_rule")
+        return super().get_fields(request, obj)
+
+    @admin.display(description="Time logged per run")
+    def time_rule(self, obj: Automation) -> str:
+        return automation_rule_text(obj.log_time, obj.minutes).capitalize()
 
 
 class TagInline(admin.TabularInline):
@@ -104,8 +119,15 @@ class TenantAdmin(TenantScopedModelAdmin):
             },
         ),
     ]
+    # Read only (auditors: view permission only): every setting as a value in words.
+    read_only_fieldsets = [
+        ("Tenant", {"fields": ["name", "time_zone_text"]}),
+        (
+            "Automated Time Logging",
+            {"fields": ["status_text", "scope_text", "log_as_text"]},
+        ),
+    ]
     radio_fields = {"apply_to": admin.VERTICAL, "log_as": admin.VERTICAL}
-    filter_horizontal = ("apply_tags",)
     inlines = [AutomationInline, TagInline]
     list_display = ("name", "status", "apply_to", "log_as", "active_vendor", "time_zone")
     list_filter = ("time_logging_enabled", "apply_to", "log_as")
@@ -143,19 +165,6 @@ class TenantAdmin(TenantScopedModelAdmin):
         connection = PSAConnection.objects.filter(tenant=tenant, is_active=True).first()
         return psa_users_response(request, connection=connection)
 
-    def render_change_form(
-        self, request: HttpRequest, context: dict[str, Any], *args: Any, obj: Any = None, **kw: Any
-    ) -> HttpResponse:
-        if obj is not None:  # a new tenant has no connection to search or test yet
-            context.update(page_context(request, obj))
-            attach_picker(
-                context["adminform"].form,
-                ref_field="specified_psa_user_ref",
-                name_field="specified_psa_user_name",
-                url=reverse("admin:timelogging_tenant_psa_users", args=[obj.pk]),
-            )
-        return super().render_change_form(request, context, *args, obj=obj, **kw)  # type: ignore[misc]  # args are add, change, form_url: never obj
-
     def save_model(self, request: HttpRequest, obj: Tenant, form: Any, change: bool) -> None:
         ref = form.psa_user_to_check()  # before saving: it compares with what was saved
         super().save_model(request, obj, form, change)
@@ -184,26 +193,94 @@ class TenantAdmin(TenantScopedModelAdmin):
             request.__dict__[_CHANGES] = settings_changes(form, formsets or [])
         return super().construct_change_message(request, form, formsets, add)
 
-    def response_change(self, request: HttpRequest, obj: Tenant) -> HttpResponse:
-        response = super().response_change(request, obj)
-        changes = request.__dict__.get(_CHANGES)
-        if changes is None:
-            return response
+    # -- one message per save ------------------------------------------------------------------
+    # Django says "… was changed successfully", the PSA user check may warn, and the page says
+    # what changed and what the settings now do: held while the save completes, then told as
+    # one message (at the level of its most serious part).
+    def message_user(
+        self,
+        request: HttpRequest,
+        message: Any,
+        level: int | str = messages.INFO,
+        *args: Any,
+        **kw: Any,
+    ) -> None:
+        held = request.__dict__.get(_HELD)
+        if held is None:
+            super().message_user(request, message, level, *args, **kw)
+        else:  # a level may be named ("warning"), as Django allows
+            number = level if isinstance(level, int) else getattr(messages, level.upper())
+            held.append((str(message), number))
+
+    def _tell_once(self, request: HttpRequest, obj: Tenant, first: str) -> None:
+        """After the PSA user check (save_model's, which may name the user or warn): one
+        message, ``first`` (what the save did), what was held, and what the settings do."""
 
         def tell() -> None:
-            # After the PSA user check (save_model's, which may name the user): the summary
-            # says what the settings now are.
+            held = request.__dict__.pop(_HELD, [])
             obj.refresh_from_db()
-            text = saved_message(changes)
             summary, level = settings_summary(obj)
-            if level == messages.SUCCESS:  # one message: what changed, and what it now does
-                self.message_user(request, f"{text} {summary}", level)
-            else:
-                self.message_user(request, text, messages.SUCCESS)
-                self.message_user(request, summary, level)
+            parts = [first, *(text for text, _ in held), summary]
+            level = max([level, *(lvl for _, lvl in held)])
+            self.message_user(request, " ".join(parts), level)
 
         self.after_save(request, tell)
+
+    def response_change(self, request: HttpRequest, obj: Tenant) -> HttpResponse:
+        changes = request.__dict__.get(_CHANGES)
+        if changes is None:
+            return super().response_change(request, obj)
+        request.__dict__[_HELD] = []
+        response = super().response_change(request, obj)
+        request.__dict__[_HELD].clear()  # Django's "was changed successfully": ours says more
+        self._tell_once(request, obj, saved_message(changes))
         return response
+
+    def response_add(self, request: HttpRequest, obj: Tenant, *args: Any) -> HttpResponse:
+        request.__dict__[_HELD] = []
+        response = super().response_add(request, obj, *args)
+        request.__dict__[_HELD].clear()  # Django's "was added successfully": said below
+        self._tell_once(request, obj, f"Added “{obj}”.")
+        return response
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, obj: Any = None, **kw: Any
+    ) -> HttpResponse:
+        # One tenant at a time: no "Save and add another" (nor "Save as new", save_as is off).
+        context["show_save_and_add_another"] = False
+        if obj is not None:  # a new tenant has no connection to search or test yet
+            context.update(page_context(request, obj))
+            attach_picker(
+                context["adminform"].form,
+                ref_field="specified_psa_user_ref",
+                name_field="specified_psa_user_name",
+                url=reverse("admin:timelogging_tenant_psa_users", args=[obj.pk]),
+            )
+        return super().render_change_form(request, context, *args, obj=obj, **kw)  # type: ignore[misc]  # args are add, change, form_url: never obj
+
+    # -- read only -----------------------------------------------------------------------------
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is not None and not self.has_change_permission(request, obj):
+            return self.read_only_fieldsets
+        return super().get_fieldsets(request, obj)
+
+    @admin.display(description="Time zone")
+    def time_zone_text(self, obj: Tenant) -> str:
+        return obj.time_zone.replace("_", " ")
+
+    @admin.display(description="Status")
+    def status_text(self, obj: Tenant) -> str:
+        if obj.time_logging_enabled:
+            return "On: piadesk logs a time entry in the PSA when an automation completes."
+        return "Off: nothing is logged for anyone."
+
+    @admin.display(description="Apply to")
+    def scope_text(self, obj: Tenant) -> str:
+        return scope_text(obj.apply_to, obj.apply_tags.all())
+
+    @admin.display(description="Log time entries as")
+    def log_as_text(self, obj: Tenant) -> str:
+        return log_as_text(obj.log_as, obj.specified_psa_user_ref, obj.specified_psa_user_name)
 
     def get_inline_instances(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         inlines = super().get_inline_instances(request, obj)
@@ -223,13 +300,6 @@ class TenantAdmin(TenantScopedModelAdmin):
     def active_vendor(self, obj: Tenant) -> str | None:
         code = getattr(obj, "active_vendor_code", None)
         return dict(vendor_choices()).get(code, code) if code else None
-
-    # After Django's "was added successfully": what the saved settings now do. (On change,
-    # the page's "Saved. …" message carries it: see tenant_page.py.)
-    def response_add(self, request: HttpRequest, obj: Tenant, *args: Any) -> HttpResponse:
-        response = super().response_add(request, obj, *args)
-        self.message_user(request, *settings_summary(obj))
-        return response
 
 
 def settings_summary(tenant: Tenant) -> tuple[str, int]:
