@@ -72,9 +72,22 @@ def messages(page: Page) -> str:
 
 
 def choose_tag(page: Page, field: str, tag: str) -> None:
-    """Django's two-box chooser: pick the tag on the left, move it to "Chosen"."""
+    """Django's two-box chooser (a client's tags): pick the tag on the left, move it to
+    "Chosen"."""
     page.select_option(f"#id_{field}_from", label=tag)
     page.click(f"#id_{field}_add")
+
+
+def tick_tag(page: Page, tag: str) -> None:
+    """The tenant page's tag list: tick the tag's box."""
+    page.locator("#id_apply_tags").get_by_label(tag, exact=True).check()
+
+
+def switch_on(page: Page) -> None:
+    status = page.get_by_role("switch", name="Status")
+    status.check()
+    expect(status).to_be_checked()
+    expect(page.locator(".field-time_logging_enabled .piadesk-switch-on")).to_be_visible()
 
 
 def preview_answer(page: Page):
@@ -114,10 +127,10 @@ def test_configure_time_logging_like_a_person_and_see_the_entry(
 
     # 3. The settings, as the article describes them.
     page.goto(settings_url(live_server, tenant))
-    page.get_by_role("radio", name="Yes").check()
+    switch_on(page)
     page.get_by_role("radio", name="Based on Tag").check()
     expect(page.locator(".form-row.field-apply_tags")).to_be_visible()
-    choose_tag(page, "apply_tags", "Time Logging")
+    tick_tag(page, "Time Logging")
     page.get_by_role("radio", name="A specified PSA user").check()
     search = page.locator("#id_specified_psa_user_ref_search")
     expect(search).to_be_visible()
@@ -131,8 +144,9 @@ def test_configure_time_logging_like_a_person_and_see_the_entry(
     shots("settings-filled")
 
     page.click("input[name=_save]")
+    expect(page.locator("ul.messagelist li")).to_have_count(1)  # one message for one save
     expect(page.locator("ul.messagelist")).to_contain_text(
-        "Saved. Status: No → Yes; Apply to: None → Based on Tag (Time Logging); "
+        "Saved. Status: Off → On; Apply to: None → Based on Tag (Time Logging); "
         "Log time entries as: The user who started the automation → A specified PSA user "
         "(Time Logging, timelogging); Reset password: real duration → 20 minutes."
     )
@@ -185,13 +199,16 @@ def test_configure_time_logging_like_a_person_and_see_the_entry(
     assert posted.time_end - posted.time_start == dt.timedelta(minutes=20)
 
     # 5. The history shows it: posted, as the specified user, 20 minutes, with the PSA's id.
-    page.goto(f"{live_server.url}/admin/timelogging/timeentry/")
-    row = page.locator("#result_list tbody tr").filter(has_text="browser-run-1")
+    page.goto(f"{live_server.url}/admin/timelogging/timeentry/?q=browser-run-1")
+    row = page.locator("#result_list tbody tr")
     expect(row).to_have_count(1)
-    expect(row.locator("td.field-status")).to_have_text("Posted")
-    expect(row.locator("td.field-psa_user")).to_have_text("Time Logging (timelogging)")
+    expect(row.locator("td.field-status_badge")).to_have_text(f"Posted #{entry.psa_entry_id}")
+    user = row.locator("td.field-psa_user_line .piadesk-one-line")
+    expect(user).to_have_text("Time Logging")
+    expect(user).to_have_attribute("title", "Time Logging (timelogging)")
     expect(row.locator("td.field-minutes")).to_have_text("20")
-    expect(row.locator("td.field-psa_entry_id")).to_have_text(entry.psa_entry_id)
+    expect(row.locator("td.field-client_name")).to_have_text("Contoso")
+    expect(row.locator("td.field-automation_name")).to_have_text("Reset password")
     shots("entry-posted")
 
 
@@ -249,7 +266,7 @@ def test_fields_show_only_when_they_apply_and_all_show_without_javascript(
             expect(bare.locator(selector)).to_be_visible()
         shots("without-javascript", bare)
         bare.check("input[name=apply_to][value=all]")
-        bare.check("input[name=time_logging_enabled][value=True]")
+        bare.check("input[name=time_logging_enabled]")  # the switch is a plain checkbox
         bare.select_option("#id_preview-automation", label="Reset password")
         bare.fill("#id_preview-started_by", JDOE)
         bare.click("#tenant-preview-button")
@@ -284,7 +301,7 @@ def test_preview_answers_for_the_unsaved_settings_on_screen(
     shots("preview-status-off")
 
     # Unsaved: Yes, all clients, the starter, the run's real duration (5 minutes).
-    page.get_by_role("radio", name="Yes").check()
+    switch_on(page)
     page.get_by_role("radio", name="All Clients").check()
     answer = preview_answer(page)
     expect(answer).to_contain_text("Would be logged.")
@@ -306,7 +323,7 @@ def test_preview_answers_for_the_unsaved_settings_on_screen(
 
     # Based on a tag that Fabrikam does not carry.
     page.get_by_role("radio", name="Based on Tag").check()
-    choose_tag(page, "apply_tags", "Time Logging")
+    tick_tag(page, "Time Logging")
     page.select_option("#id_preview-client", label="Fabrikam")
     answer = preview_answer(page)
     expect(answer).to_contain_text("Would not be logged.")
@@ -373,7 +390,7 @@ def test_errors_show_next_to_the_field_they_concern(
     page, tenant = admin_page, fresh_tenant
     Tag.objects.create(tenant=tenant, name="Time Logging")
     page.goto(settings_url(live_server, tenant))
-    page.get_by_role("radio", name="Yes").check()
+    switch_on(page)
     page.get_by_role("radio", name="Based on Tag").check()  # and no tag chosen
     page.get_by_role("radio", name="A specified PSA user").check()  # and nobody chosen
     automation_row(page, "Onboard user").locator('input[name$="-minutes"]').fill("0")
@@ -396,3 +413,106 @@ def test_errors_show_next_to_the_field_they_concern(
     expect(page.get_by_role("radio", name="Based on Tag")).to_be_checked()
     tenant.refresh_from_db()
     assert (tenant.time_logging_enabled, tenant.apply_to) == (False, Tenant.ApplyTo.NONE)
+
+
+# --- how the page reads (issue 12) -------------------------------------------------------------
+def test_status_switch_tag_list_and_one_message_at_1366(
+    browser, live_server, admin_user, fresh_tenant, shots
+):
+    tenant = fresh_tenant
+    for name in ("Time Logging", "VIP", "Managed Print", "After hours", "Servers"):
+        Tag.objects.create(tenant=tenant, name=name)
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    try:
+        page = logged_in_page(context, live_server, shots)
+        page.goto(settings_url(live_server, tenant))
+        # One tenant at a time: neither "Save and add another" nor "Save as new".
+        expect(page.locator("input[name=_addanother]")).to_have_count(0)
+        expect(page.locator("input[name=_saveasnew]")).to_have_count(0)
+        expect(page.locator("input[name=_save]")).to_be_visible()
+
+        # Status: a switch whose words follow it.
+        status = page.get_by_role("switch", name="Status")
+        expect(status).not_to_be_checked()
+        expect(page.locator(".field-time_logging_enabled .piadesk-switch-off")).to_be_visible()
+        expect(page.locator(".field-time_logging_enabled .piadesk-switch-on")).to_be_hidden()
+        page.locator(".field-time_logging_enabled .piadesk-switch-track").click()  # the drawing
+        expect(status).to_be_checked()
+        expect(page.locator(".field-time_logging_enabled .piadesk-switch-on")).to_have_text("On")
+
+        # Tags: a compact list of boxes, no two-box chooser, no "Hold down Control".
+        page.get_by_role("radio", name="Based on Tag").check()
+        tags = page.locator("#id_apply_tags")
+        expect(tags.get_by_role("checkbox")).to_have_count(5)
+        expect(page.locator(".selector")).to_have_count(0)
+        expect(page.locator(".field-apply_tags")).not_to_contain_text("Hold down")
+        assert tags.bounding_box()["height"] < 80  # five tags in a couple of rows
+        tick_tag(page, "VIP")
+        tick_tag(page, "Time Logging")
+        shots("switch-and-tags")
+
+        page.click("input[name=_continue]")
+        expect(page.locator("ul.messagelist li")).to_have_count(1)
+        expect(page.locator("ul.messagelist")).to_contain_text(
+            "Saved. Status: Off → On; Apply to: None → Based on Tag (Time Logging, VIP)."
+        )
+        expect(page.get_by_role("switch", name="Status")).to_be_checked()
+        shots("saved-one-message")
+        assert page.evaluate(
+            "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+        )
+    finally:
+        context.close()
+    tenant.refresh_from_db()
+    assert tenant.time_logging_enabled
+    assert set(tenant.apply_tags.values_list("name", flat=True)) == {"Time Logging", "VIP"}
+
+
+def test_the_auditor_reads_the_settings_as_values(browser, live_server, fresh_tenant, shots):
+    from django.contrib.auth.models import User
+
+    from timelogging.services.roles import role_grant
+
+    tenant = fresh_tenant
+    tag = Tag.objects.create(tenant=tenant, name="Time Logging")
+    Tag.objects.create(tenant=tenant, name="VIP")
+    tenant.time_logging_enabled = True
+    tenant.apply_to = Tenant.ApplyTo.TAGS
+    tenant.log_as = Tenant.LogAs.SPECIFIED
+    tenant.specified_psa_user_ref = "timelogging"
+    tenant.specified_psa_user_name = "Time Logging"
+    tenant.time_zone = "America/New_York"
+    tenant.save()
+    tenant.apply_tags.set([tag])
+    Automation.objects.filter(key="reset-password").update(minutes=20)
+    Automation.objects.filter(key="onboard-user").update(log_time=False)
+    auditor = User.objects.create_user("auditor", password="auditor-password")
+    role_grant(user=auditor, tenant=tenant, role="auditor")
+
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    try:
+        page = logged_in_page(
+            context, live_server, shots, username="auditor", password="auditor-password"
+        )
+        page.goto(settings_url(live_server, tenant))
+        expect(page.locator("h1")).to_have_text("View tenant settings")
+        form = page.locator("#tenant_form")
+        expect(form).to_contain_text("On: piadesk logs a time entry in the PSA")
+        expect(form).to_contain_text("Based on Tag (Time Logging)")
+        expect(form).to_contain_text("A specified PSA user (Time Logging, timelogging)")
+        expect(form).to_contain_text("America/New York")
+        automations = page.locator("#automation_set-group")
+        expect(automations.locator("tr").filter(has_text="Reset password")).to_contain_text(
+            "20 minutes"
+        )
+        expect(automations.locator("tr").filter(has_text="Onboard user")).to_contain_text("Off")
+        expect(automations.locator("tr").filter(has_text="Reset password")).not_to_contain_text(
+            "real duration"
+        )
+        # Values, not inputs: nothing to type, tick or choose, and no preview or test button.
+        expect(form.locator("input:not([type=hidden]), select, textarea")).to_have_count(0)
+        expect(page.locator("#tenant-preview-button")).to_have_count(0)
+        expect(page.get_by_role("button", name="Test connection")).to_have_count(0)
+        shots("auditor-tenant-page")
+    finally:
+        context.close()
