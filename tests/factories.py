@@ -109,3 +109,18 @@ class TimeEntryFactory(factory.django.DjangoModelFactory[models.TimeEntry]):
     start = factory.SelfAttribute("run.started_at")
     end = factory.LazyAttribute(lambda o: o.start + dt.timedelta(minutes=o.minutes))
     notes = factory.LazyAttribute(lambda o: f"{o.run.summary}\n{o.run.reference_text}")
+
+
+def tenant_settings_set(tenant: models.Tenant, *, tags: list[models.Tag]) -> models.Tenant:
+    """Every setting of the tenant page set, as an auditor would read them: time logging on,
+    for clients tagged ``tags``, logged as the PSA user "timelogging" (Time Logging), in New
+    York time."""
+    tenant.time_logging_enabled = True
+    tenant.apply_to = models.Tenant.ApplyTo.TAGS
+    tenant.log_as = models.Tenant.LogAs.SPECIFIED
+    tenant.specified_psa_user_ref = "timelogging"
+    tenant.specified_psa_user_name = "Time Logging"
+    tenant.time_zone = "America/New_York"
+    tenant.save()
+    tenant.apply_tags.set(tags)
+    return tenant

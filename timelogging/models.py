@@ -589,7 +589,7 @@ class PostAttempt(TenantOwned):
         ]
 
     def __str__(self) -> str:
-        return f"attempt {self.number}: {self.outcome}"
+        return f"attempt {self.number}: {self.get_outcome_display()}"
 
 
 def tenant_id_of(instance: models.Model) -> int | None:

@@ -19,6 +19,7 @@ from django.utils import timezone
 from psa.sandbox.models import SandboxTimeEntry
 from tests.browser.conftest import logged_in_page
 from tests.e2e.conftest import Worker, wait_for
+from tests.factories import tenant_settings_set
 from timelogging.forms import MINUTES_RANGE, PSA_USER_REQUIRED, TAGS_REQUIRED
 from timelogging.management.sandbox import sandbox_connection_save
 from timelogging.models import (
@@ -476,14 +477,7 @@ def test_the_auditor_reads_the_settings_as_values(browser, live_server, fresh_te
     tenant = fresh_tenant
     tag = Tag.objects.create(tenant=tenant, name="Time Logging")
     Tag.objects.create(tenant=tenant, name="VIP")
-    tenant.time_logging_enabled = True
-    tenant.apply_to = Tenant.ApplyTo.TAGS
-    tenant.log_as = Tenant.LogAs.SPECIFIED
-    tenant.specified_psa_user_ref = "timelogging"
-    tenant.specified_psa_user_name = "Time Logging"
-    tenant.time_zone = "America/New_York"
-    tenant.save()
-    tenant.apply_tags.set([tag])
+    tenant_settings_set(tenant, tags=[tag])
     Automation.objects.filter(key="reset-password").update(minutes=20)
     Automation.objects.filter(key="onboard-user").update(log_time=False)
     auditor = User.objects.create_user("auditor", password="auditor-password")

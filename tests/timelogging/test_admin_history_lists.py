@@ -290,8 +290,13 @@ def test_durations_read_as_seconds_not_python_reprs(admin_client, acme):
     # The error whole on the entry's page; the attempt's outcome in words.
     assert LONG_ERROR in html_lib.unescape(page)
     assert "One user (no usable PSA user)" in page
+    assert "attempt 1: One user (no usable PSA user)" in page  # the attempt's row title
+    for code in CODES:
+        assert code not in shown_text(page), code
     run_page = admin_client.get(admin_url(run, "change")).content.decode()
     assert "17.1 s" in run_page and "0:00:17" not in run_page
+    for code in CODES:
+        assert code not in shown_text(run_page), code
 
 
 @pytest.mark.parametrize(

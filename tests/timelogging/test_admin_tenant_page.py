@@ -22,6 +22,7 @@ from tests.factories import (
     PSAConnectionFactory,
     TagFactory,
     TenantFactory,
+    tenant_settings_set,
 )
 from tests.timelogging.admin_support import admin_url, changeform_data, messages_text
 from tests.timelogging.psa_mocks import API, SITE, connectwise, member
@@ -190,14 +191,7 @@ def test_adding_a_tenant_says_one_thing(admin_client):
 def test_the_auditor_reads_every_setting_as_a_value(client, tenant, catalog):
     from timelogging.services.roles import role_grant
 
-    tenant.time_logging_enabled = True
-    tenant.apply_to = Tenant.ApplyTo.TAGS
-    tenant.log_as = Tenant.LogAs.SPECIFIED
-    tenant.specified_psa_user_ref = "timelogging"
-    tenant.specified_psa_user_name = "Time Logging"
-    tenant.time_zone = "America/New_York"
-    tenant.save()
-    tenant.apply_tags.set([catalog["tag"], TagFactory(tenant=tenant, name="VIP")])
+    tenant_settings_set(tenant, tags=[catalog["tag"], TagFactory(tenant=tenant, name="VIP")])
     catalog["reset"].minutes = 20
     catalog["reset"].save()
     catalog["onboard"].log_time = False
