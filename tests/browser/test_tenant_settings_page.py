@@ -482,6 +482,7 @@ def test_the_auditor_reads_the_settings_as_values(browser, live_server, fresh_te
     Automation.objects.filter(key="onboard-user").update(log_time=False)
     auditor = User.objects.create_user("auditor", password="auditor-password")
     role_grant(user=auditor, tenant=tenant, role="auditor")
+    assert User.objects.get(pk=auditor.pk).has_perm("timelogging.view_tenant")
 
     context = browser.new_context(viewport={"width": 1366, "height": 768})
     try:

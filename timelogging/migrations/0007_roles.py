@@ -50,10 +50,16 @@ AUDITOR_PERMISSIONS = [
 def create_roles(apps, schema_editor):
     # Permissions are normally created after all migrations (post_migrate); a fresh database
     # has none yet, so create timelogging's now.
+    # create_permissions skips an app without models_module, which the migration state's app
+    # configs lack; the real registry's must be left as it was (test_roles runs this function
+    # with it: setting None there made every later flush recreate no timelogging permission).
     app_config = apps.get_app_config("timelogging")
+    previous = getattr(app_config, "models_module", None)
     app_config.models_module = True
-    create_permissions(app_config, apps=apps, verbosity=0)
-    app_config.models_module = None
+    try:
+        create_permissions(app_config, apps=apps, verbosity=0)
+    finally:
+        app_config.models_module = previous
 
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")

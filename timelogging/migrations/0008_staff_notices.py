@@ -20,10 +20,14 @@ GRANTS = {
 
 
 def grant(apps, schema_editor):
+    # As 0007_roles: the registry's models_module is put back as it was, not set to None.
     app_config = apps.get_app_config("timelogging")
+    previous = getattr(app_config, "models_module", None)
     app_config.models_module = True
-    create_permissions(app_config, apps=apps, verbosity=0)
-    app_config.models_module = None
+    try:
+        create_permissions(app_config, apps=apps, verbosity=0)
+    finally:
+        app_config.models_module = previous
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     for name, codenames in GRANTS.items():
