@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ from django.conf import settings
 from django.db import connection
 
 ROOT = Path(settings.BASE_DIR)
+# The machine's PostgreSQL, where the production-path tests create databases of their own.
+ADMIN_PG = os.environ.get("PIADESK_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/postgres")
 
 
 def test_database_url() -> str:
@@ -95,6 +98,21 @@ def qcluster(transactional_db):
     worker.stop()
 
 
+def stop_process_group(process: subprocess.Popen, *, timeout: float) -> None:
+    """SIGTERM the process's group, wait up to ``timeout`` s, then SIGKILL what is left (a
+    child that outlives its parent would keep a database session open)."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=timeout)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
+
+
 def wait_for(predicate, *, timeout: float = 60, interval: float = 0.25, what: str = ""):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -103,3 +121,19 @@ def wait_for(predicate, *, timeout: float = 60, interval: float = 0.25, what: st
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+
+
+@pytest.fixture
+def postgres_database():
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        admin = psycopg.connect(ADMIN_PG, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL not reachable at {ADMIN_PG}: {exc}")
+    name = f"piadesk_prod_e2e_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    yield ADMIN_PG.rsplit("/", 1)[0] + f"/{name}"
+    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()

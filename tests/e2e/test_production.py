@@ -15,7 +15,6 @@ import datetime as dt
 import os
 import re
 import shlex
-import signal
 import socket
 import subprocess
 import sys
@@ -26,11 +25,10 @@ import pytest
 import requests
 from cryptography.fernet import Fernet
 
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import stop_process_group, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
-ADMIN_PG = os.environ.get("PIADESK_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/postgres")
 HTTPS = {"X-Forwarded-Proto": "https"}
 
 pytestmark = pytest.mark.e2e
@@ -54,22 +52,6 @@ def unit_command(unit: str, port: int) -> list[str]:
         "/srv/piadesk", str(ROOT)
     )
     return shlex.split(command)
-
-
-@pytest.fixture
-def postgres_database():
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        admin = psycopg.connect(ADMIN_PG, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL not reachable at {ADMIN_PG}: {exc}")
-    name = f"piadesk_prod_e2e_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    yield ADMIN_PG.rsplit("/", 1)[0] + f"/{name}"
-    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
 
 
 @pytest.fixture
@@ -135,16 +117,7 @@ def production(tmp_path, postgres_database):
 
     yield {"port": port, "manage": manage, "start": start, "logs": tmp_path}
     for process, log in processes:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            pass
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        process.wait()
+        stop_process_group(process, timeout=20)
         log.close()
 
 

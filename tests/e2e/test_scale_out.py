@@ -44,8 +44,8 @@ import requests
 from cryptography.fernet import Fernet
 from django.db import connection
 
-from tests.e2e.conftest import wait_for
-from tests.e2e.test_production import ADMIN_PG, unit_command
+from tests.e2e.conftest import stop_process_group, wait_for
+from tests.e2e.test_production import unit_command
 
 pytestmark = [pytest.mark.e2e]
 
@@ -170,16 +170,7 @@ class Processes:
 
     def stop(self, name: str) -> None:
         process, log = self.running.pop(name)
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=10)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            pass
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        process.wait()
+        stop_process_group(process, timeout=10)
         log.close()
 
     def stop_all(self) -> None:
@@ -264,17 +255,6 @@ print(json.dumps(list(SandboxTimeEntry.objects.values_list("vendor", "notes"))))
 
 
 @pytest.fixture
-def sandbox_database():
-    psycopg = pytest.importorskip("psycopg")
-    admin = psycopg.connect(ADMIN_PG, autocommit=True, connect_timeout=3)
-    name = f"piadesk_scale_sandbox_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    yield ADMIN_PG.rsplit("/", 1)[0] + f"/{name}"
-    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
-
-
-@pytest.fixture
 def private_postgres():
     pg = PrivatePostgres()
     pg.init()
@@ -348,7 +328,7 @@ class Client:
 
 
 def test_two_webs_and_two_workers_survive_a_cluster_kill_and_a_database_restart(
-    tmp_path, private_postgres, sandbox_database
+    tmp_path, private_postgres, postgres_database
 ):
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -360,7 +340,7 @@ def test_two_webs_and_two_workers_survive_a_cluster_kill_and_a_database_restart(
         **env,
         "DEBUG": "1",
         "PIADESK_SANDBOX": "1",
-        "DATABASE_URL": sandbox_database,
+        "DATABASE_URL": postgres_database,
         "PIADESK_VAR_DIR": str(tmp_path / "sandbox-var"),
         "PIADESK_BIND": f"127.0.0.1:{sandbox_port}",
         "WEB_CONCURRENCY": "3",
