@@ -54,10 +54,11 @@ HTTPS = {"X-Forwarded-Proto": "https"}
 RUNS_PER_TENANT = int(os.environ.get("PIADESK_SCALE_RUNS_PER_TENANT", "40"))
 VENDORS = ("connectwise", "autotask", "halopsa")
 # Short timeouts so that faults resolve in seconds, with the settings invariant kept:
-# Q retry (30) > Q timeout (20) > one attempt's HTTP time; lease (25) > timeout.
+# Q retry (30) > Q timeout (20) > one attempt's deadline (15); lease (25) > timeout.
 WORKER_ENV = {
     "PSA_HTTP_CONNECT_TIMEOUT": "2",
     "PSA_HTTP_READ_TIMEOUT": "2",
+    "PSA_ATTEMPT_DEADLINE_SECONDS": "15",
     "Q_TIMEOUT": "20",
     "Q_RETRY": "30",
     "Q_WORKERS": "2",
