@@ -60,6 +60,7 @@ def installed_unit(unit: Path) -> str:
 
 
 def verify(unit_dir: Path) -> subprocess.CompletedProcess[str]:
+    assert SYSTEMD_ANALYZE is not None
     return subprocess.run(
         [SYSTEMD_ANALYZE, "verify", *sorted(str(p) for p in unit_dir.glob("*.service"))],
         capture_output=True,
