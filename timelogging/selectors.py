@@ -126,10 +126,11 @@ def automation_runs_history(*, tenant_ids: list[int] | None) -> QuerySet[Automat
 ReportPeriod = Literal["week", "month"]
 ReportDimension = Literal["client", "automation", "psa_user"]
 
-# What each dimension groups by: the run's client or automation, or the entry's PSA user.
+# What each dimension groups by: the entry's client or automation (copied from its run), or
+# its PSA user.
 _DIMENSIONS: dict[str, str] = {
-    "client": "run__client_id",
-    "automation": "run__automation_id",
+    "client": "client_id",
+    "automation": "automation_id",
     "psa_user": "psa_user_ref",
 }
 
@@ -184,9 +185,9 @@ def time_logged_by_period(
     whose work started from ``start`` to ``end`` (inclusive dates): the entry's start is the
     date the PSA shows, so these figures match the PSA's own time reports.
 
-    Read from indexes alone on PostgreSQL: the posted entries' ``entry_report`` index (tenant,
-    start, minutes, run, PSA user), joined to ``run_report`` (id, client, automation). Names
-    are not joined here (that would read the clients table for every entry): the caller asks
+    Read from one index alone on PostgreSQL: the posted entries' ``entry_report`` (tenant,
+    start, minutes, client, automation, PSA user); no join to the runs. Names are not joined
+    here (that would read the clients table for every entry): the caller asks
     ``report_names`` for the few it shows.
     """
     key_field = _DIMENSIONS[by]

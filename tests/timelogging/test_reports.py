@@ -4,8 +4,10 @@ skipped; numbers, tenant isolation, the page and its SVG charts."""
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 
 import pytest
+from django.apps import apps as django_apps
 from django.contrib.auth.models import Permission, User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -23,6 +25,8 @@ from timelogging.admin.charts import axis_ticks, bar_list_chart, column_chart, w
 from timelogging.admin.reports import default_range, period_starts, pivot
 from timelogging.models import AutomationRun, StaffProfile, TimeEntry
 from timelogging.selectors import report_names, run_decisions_by_period, time_logged_by_period
+from timelogging.services.entry_catalog import entries_catalog_fill
+from timelogging.tasks import sweep_entries
 
 pytestmark = pytest.mark.django_db
 
@@ -394,3 +398,48 @@ def test_chart_helpers():
     bars = bar_list_chart(title="t", items=[("one", 2.0), ("two", 1.0)], unit="h")
     assert bars.count("<rect") == 2
     assert bar_list_chart(title="t", items=[], unit="h").startswith("<svg")
+
+
+# --- the entry's copy of its run's client and automation (what the reports group by) ----------
+def test_entries_carry_their_runs_client_and_automation(api, run_payload):
+    """Ingest (``TimeEntry.save``) copies them: the report reads the entry alone."""
+    payload = run_payload()
+    response = api.post("/api/v1/automation-runs/", payload, format="json")
+    assert response.status_code == 201
+    entry = TimeEntry.objects.select_related("run").get(run__run_id=payload["run_id"])
+    assert (entry.client_id, entry.automation_id) == (entry.run.client_id, entry.run.automation_id)
+    assert entry.client_id is not None
+
+
+def test_the_sweep_fills_in_entries_written_by_the_previous_version(acme):
+    """An entry written without them (the version before 0015, still serving during the
+    upgrade) is left out of the per-client report until the sweep copies them from its run."""
+    TimeEntry.objects.filter(tenant=acme).update(client=None, automation=None)
+    before = time_logged_by_period(tenant_ids=[acme.pk], period="week", by="client", **RANGE)
+    assert {r.key for r in before} == {"None"}
+
+    assert sweep_entries().startswith("0 rescued")
+    for entry in TimeEntry.objects.filter(tenant=acme).select_related("run"):
+        assert (entry.client_id, entry.automation_id) == (
+            entry.run.client_id,
+            entry.run.automation_id,
+        )
+    after = time_logged_by_period(tenant_ids=[acme.pk], period="week", by="client", **RANGE)
+    assert "None" not in {r.key for r in after}
+    assert sum(r.minutes for r in after) == 75
+    assert entries_catalog_fill() == 0  # nothing left: the partial index is empty
+
+
+def test_migration_0015_copies_client_and_automation_onto_existing_entries(acme):
+    """Its data step, on entries as the previous version left them (the schema steps are
+    Django's own)."""
+    migration = importlib.import_module("timelogging.migrations.0015_entry_client_automation")
+    TimeEntry.objects.update(client=None, automation=None)
+    migration.copy_from_runs(django_apps, connection.schema_editor())
+    entries = TimeEntry.objects.select_related("run")
+    assert entries.count() > 1
+    for entry in entries:
+        assert (entry.client_id, entry.automation_id) == (
+            entry.run.client_id,
+            entry.run.automation_id,
+        )

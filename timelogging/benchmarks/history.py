@@ -174,6 +174,8 @@ ENTRY_FIELDS = [
     "created_at",
     "updated_at",
     "posted_at",
+    "client",
+    "automation",
 ]
 
 
@@ -371,6 +373,8 @@ class _Generator:
             created_at,
             updated_at,
             posted_at,
+            run[4],  # the run's client
+            run[3],  # and automation, copied onto the entry
         )
 
 
