@@ -530,6 +530,13 @@ class TimeEntry(TenantOwned):
                 name="entry_report",
                 condition=models.Q(status="posted"),
             ),
+            # The client and automation filters, newest first (a busy client has thousands of
+            # entries among a tenant's hundred thousand: walked in order, not joined to the
+            # runs and sorted). They also serve the foreign keys' PROTECT checks.
+            models.Index(fields=["client", "-created_at", "-id"], name="entry_client_recent"),
+            models.Index(
+                fields=["automation", "-created_at", "-id"], name="entry_automation_recent"
+            ),
             # The sweep finds entries written without their client and automation (by the
             # previous version during an upgrade): none once filled in, so an empty index.
             models.Index(

@@ -159,26 +159,22 @@ class TenantFilter(admin.SimpleListFilter):
         }
 
 
-class RunClientFilter(TenantChoiceFilter):
+class ClientFilter(TenantChoiceFilter):
+    """Runs' and entries' client (an entry carries its run's: no join)."""
+
     title = "client"
     parameter_name = "client"
     field_path = "client_id"
     catalogue = Client
 
 
-class EntryClientFilter(RunClientFilter):
-    field_path = "run__client_id"
+class AutomationFilter(TenantChoiceFilter):
+    """Runs' and entries' automation (an entry carries its run's: no join)."""
 
-
-class RunAutomationFilter(TenantChoiceFilter):
     title = "automation"
     parameter_name = "automation"
     field_path = "automation_id"
     catalogue = Automation
-
-
-class EntryAutomationFilter(RunAutomationFilter):
-    field_path = "run__automation_id"
 
 
 class PSAUserFilter(admin.SimpleListFilter):

@@ -23,14 +23,12 @@ from timelogging.admin.display import (
 from timelogging.admin.exchanges import exchanges_html
 from timelogging.admin.exports import export_csv_view
 from timelogging.admin.filters import (
+    AutomationFilter,
+    ClientFilter,
     CreatedFilter,
-    EntryAutomationFilter,
-    EntryClientFilter,
     ErrorClassFilter,
     PSAUserFilter,
     ReceivedFilter,
-    RunAutomationFilter,
-    RunClientFilter,
     TenantFilter,
 )
 from timelogging.admin.search import HistorySearchModelAdmin
@@ -78,8 +76,8 @@ class AutomationRunAdmin(HistorySearchModelAdmin):
         "decision",
         "skip_reason",
         TenantFilter,
-        RunClientFilter,
-        RunAutomationFilter,
+        ClientFilter,
+        AutomationFilter,
     )
     indexed_sort_fields = ("received_at",)
     search_fields = ("run_id", "ticket_id")
@@ -233,8 +231,8 @@ class TimeEntryAdmin(HistorySearchModelAdmin):
         ErrorClassFilter,
         PSAUserFilter,
         TenantFilter,
-        EntryClientFilter,
-        EntryAutomationFilter,
+        ClientFilter,
+        AutomationFilter,
     )
     indexed_sort_fields = ("created_at",)
     search_fields = ("run__run_id", "run__ticket_id", "psa_entry_id")

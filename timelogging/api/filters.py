@@ -132,10 +132,10 @@ TICKET_ID_MESSAGE = 'Give the PSA\'s numeric ticket id, e.g. "1001".'
 
 class TimeEntryFilter(django_filters.FilterSet):
     client = _text_filter(
-        "run__client__key", help_text="The client's key.", max_length=KEY_MAX_LENGTH
+        "client__key", help_text="The client's key.", max_length=KEY_MAX_LENGTH
     )
     automation = _text_filter(
-        "run__automation__key", help_text="The automation's key.", max_length=KEY_MAX_LENGTH
+        "automation__key", help_text="The automation's key.", max_length=KEY_MAX_LENGTH
     )
     status = django_filters.ChoiceFilter(
         choices=TimeEntry.Status.choices, help_text="The entry's delivery status."
