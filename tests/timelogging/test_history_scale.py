@@ -348,14 +348,17 @@ def test_seed_history_refuses_a_prefix_in_use(capsys):
     assert TimeEntry.objects.count() == 40
 
 
-def test_bench_history_runs_on_a_small_history(capsys):
-    """A smoke test (the figures are not checked: a benchmark is not a test)."""
+def test_bench_history_runs_on_a_small_history(capsys, settings):
+    """A smoke test (the figures are not checked: a benchmark is not a test). With production's
+    HTTPS redirect on, every page is still measured, not its redirect."""
+    settings.SECURE_SSL_REDIRECT = True
     call_command("seed_history", tenant_prefix="Bench", **SMALL)
     call_command("bench_history", pages=1, warmup=0, export_entries=50, deep_page=2)
     out = capsys.readouterr().out
     assert "admin runs" in out and "admin entries" in out and "reports" in out
     assert "CSV export" in out
     assert " 500" not in out  # no page failed
+    assert "NOT 200" not in out and " 301" not in out
     from django.contrib.auth.models import User
 
     assert not User.objects.filter(username__startswith="bench-").exists()  # cleaned up
