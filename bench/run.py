@@ -11,7 +11,8 @@ the W / L limit.
 
 Machines are shared and noisy: absolute figures move, the ratios are what to compare. Needs
 PostgreSQL (``--db``, default the unix socket as user postgres) and Debian's ``wrk``.
-Creates and drops databases named ``piadesk_bench_*``.
+Creates and drops databases named ``piadesk_bench_*`` (``--db-prefix`` / ``BENCH_DB_PREFIX``
+chooses another prefix, so that two checkouts can measure on one server at once).
 """
 
 from __future__ import annotations
@@ -165,15 +166,15 @@ def wrk(url: str, key: str, seconds: int, *, connections: int = 8) -> WrkRun:
 
 def bench_ingest(args: argparse.Namespace, env: dict[str, str], logdir: Path) -> list[Side]:
     base = args.db
-    floor_env = {**env, "DATABASE_URL": db_url(base, "piadesk_bench_floor")}
-    recreate_db(base, "piadesk_bench_floor")
+    floor_env = {**env, "DATABASE_URL": db_url(base, f"{args.db_prefix}_floor")}
+    recreate_db(base, f"{args.db_prefix}_floor")
     floor_dir = BENCH / "floor"
     run([PY, "manage.py", "migrate", "-v0"], env=floor_env, cwd=floor_dir)
     floor_key = base64.urlsafe_b64encode(os.urandom(24)).decode()
     run([PY, "manage.py", "floor_seed", floor_key], env=floor_env, cwd=floor_dir)
 
-    app_env = {**env, "DATABASE_URL": db_url(base, "piadesk_bench_ingest")}
-    recreate_db(base, "piadesk_bench_ingest", template="piadesk_bench_template")
+    app_env = {**env, "DATABASE_URL": db_url(base, f"{args.db_prefix}_ingest")}
+    recreate_db(base, f"{args.db_prefix}_ingest", template=f"{args.db_prefix}_template")
     app_key = run([PY, "manage.py", "bench_ingest_seed"], env=app_env).strip()
 
     servers = []
@@ -213,7 +214,7 @@ def bench_dispatch(
     entries: int,
 ) -> dict:
     base = args.db
-    recreate_db(base, "piadesk_bench_dispatch", template="piadesk_bench_template")
+    recreate_db(base, f"{args.db_prefix}_dispatch", template=f"{args.db_prefix}_template")
     port = free_port()
     standin = start(
         [PY, str(BENCH / "psa_standin.py"), "--port", str(port), "--latency-ms", str(latency_ms)],
@@ -234,7 +235,7 @@ def bench_dispatch(
                 f"--latency-ms={latency_ms}",
                 f"--log={logdir / 'qcluster.log'}",
             ],
-            env={**env, "DATABASE_URL": db_url(base, "piadesk_bench_dispatch")},
+            env={**env, "DATABASE_URL": db_url(base, f"{args.db_prefix}_dispatch")},
         )
     finally:
         stop(standin)
@@ -346,6 +347,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="piadesk's performance against its floors")
     parser.add_argument("--quick", action="store_true", help="about a minute")
     parser.add_argument("--db", default=os.environ.get("BENCH_DATABASE", "postgres://postgres@"))
+    parser.add_argument(
+        "--db-prefix",
+        default=os.environ.get("BENCH_DB_PREFIX", "piadesk_bench"),
+        help="names of the databases created and dropped (another checkout may be measuring)",
+    )
     parser.add_argument("--only", choices=["ingest", "dispatch"], default=None)
     args = parser.parse_args()
     args.seconds = 4 if args.quick else 10
@@ -378,10 +384,10 @@ def main() -> None:
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
     print("preparing databases (migrations)…", file=sys.stderr)
-    recreate_db(args.db, "piadesk_bench_template")
+    recreate_db(args.db, f"{args.db_prefix}_template")
     run(
         [PY, "manage.py", "migrate", "-v0"],
-        env={**env, "DATABASE_URL": db_url(args.db, "piadesk_bench_template")},
+        env={**env, "DATABASE_URL": db_url(args.db, f"{args.db_prefix}_template")},
     )
     sides = None
     dispatches: list[dict] = []
@@ -402,7 +408,7 @@ def main() -> None:
                 )
     finally:
         for name in ("floor", "ingest", "dispatch", "template"):
-            drop_db(args.db, f"piadesk_bench_{name}")
+            drop_db(args.db, f"{args.db_prefix}_{name}")
     print(report(sides, dispatches, args))
 
 
