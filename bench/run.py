@@ -23,6 +23,7 @@ import datetime as dt
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -375,9 +376,13 @@ def main() -> None:
     env = {
         **os.environ,
         "DEBUG": "0",
-        "SECRET_KEY": "bench-not-secret",
+        # A random one: manage.py check refuses a short or simple key when DEBUG is off.
+        "SECRET_KEY": secrets.token_urlsafe(50),
         "PIADESK_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        # Plain HTTP on loopback, as behind the TLS-terminating proxy of production: without it
+        # every request is a 301 to https:// (and the readiness probe follows it into TLS).
+        "SECURE_SSL_REDIRECT": "0",
         "CONNECTWISE_CLIENT_ID": "00000000-0000-0000-0000-000000000000",
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
