@@ -78,6 +78,20 @@ def test_same_run_id_with_other_content_is_409(api, run_payload):
     assert AutomationRun.objects.count() == 1
 
 
+def test_a_conflicting_report_changes_nothing(api, run_payload):
+    # The run is inserted unless reported, after its client and automation are looked up or
+    # created: a 409 must roll those back, and leave the known client's name as it was.
+    post(api, run_payload())
+    response = post(
+        api,
+        run_payload(client={"key": "contoso", "name": "Renamed"}, automation={"key": "new-one"}),
+    )
+    assert response.status_code == 409
+    assert not Automation.objects.filter(key="new-one").exists()
+    assert Client.objects.get(key="contoso").name == "Contoso Ltd"
+    assert TimeEntry.objects.count() == OrmQ.objects.count() == 1
+
+
 def test_same_run_id_in_another_tenant_is_another_run(api, run_payload):
     other = TenantFactory()
     _, key = TenantAPIKey.objects.create_key(tenant=other, name="other")

@@ -6,6 +6,14 @@ recorded at all: an accepted run can never be left without its post.
 
 The request costs a fixed number of queries whatever the tenant's number of tags, clients and
 automations (tests/timelogging/test_ingest_queries.py keeps it so).
+
+Idempotency costs no round trip of its own: the run is inserted with ``INSERT … ON CONFLICT
+(tenant_id, run_id) DO NOTHING RETURNING id`` (PostgreSQL, and SQLite ≥ 3.35), and the existing
+run is read only when that inserted nothing: a retry, or a different run under a used run_id
+(409, and the transaction is rolled back: a refused report creates no client or automation).
+On PostgreSQL a concurrent insert of the same run_id makes ours wait for it to commit or roll
+back, so the retry then finds the committed run; ``RunRace`` remains for a conflicting row that
+is not visible after all.
 """
 
 from __future__ import annotations
@@ -16,7 +24,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
+from django.db.models import UniqueConstraint
 from django_q.tasks import async_task
 
 from timelogging.models import (
@@ -66,12 +75,9 @@ def run_ingest(*, tenant: Tenant, data: dict[str, Any]) -> IngestResult:
     with the same content; raises ``RunConflict`` when it was reported with other content.
     """
     digest = content_hash(data)
-    existing = _existing_run(tenant=tenant, run_id=data["run_id"], digest=digest)
-    if existing is not None:
-        return IngestResult(existing, created=False)
     try:
         with transaction.atomic():
-            run = _record(tenant=tenant, data=data, digest=digest)
+            return _record(tenant=tenant, data=data, digest=digest)
     except IntegrityError as exc:
         # A concurrent submission of the same run_id committed first: answer with its run.
         existing = _existing_run(tenant=tenant, run_id=data["run_id"], digest=digest)
@@ -82,7 +88,6 @@ def run_ingest(*, tenant: Tenant, data: dict[str, Any]) -> IngestResult:
             # will find it or record the run.
             raise RunRace("A submission of the same run_id is in progress; retry it.") from exc
         raise  # anything else is a bug: a 500, logged, never "retry it"
-    return IngestResult(run, created=True)
 
 
 def _is_run_id_race(exc: IntegrityError) -> bool:
@@ -103,7 +108,7 @@ def _existing_run(*, tenant: Tenant, run_id: str, digest: str) -> AutomationRun 
     return run
 
 
-def _record(*, tenant: Tenant, data: dict[str, Any], digest: str) -> AutomationRun:
+def _record(*, tenant: Tenant, data: dict[str, Any], digest: str) -> IngestResult:
     client = _upsert_by_key(Client, tenant=tenant, ref=data["client"])
     automation = _upsert_by_key(Automation, tenant=tenant, ref=data["automation"])
     decision = run_decision(
@@ -114,7 +119,7 @@ def _record(*, tenant: Tenant, data: dict[str, Any], digest: str) -> AutomationR
         started_at=data["started_at"],
         completed_at=data["completed_at"],
     )
-    run = AutomationRun.objects.create(
+    run = AutomationRun(
         tenant=tenant,
         run_id=data["run_id"],
         automation=automation,
@@ -129,6 +134,13 @@ def _record(*, tenant: Tenant, data: dict[str, Any], digest: str) -> AutomationR
         decision=AutomationRun.Decision.LOG if decision.log else AutomationRun.Decision.SKIP,
         skip_reason=decision.skip_reason,
     )
+    if not _insert_unless_reported(run):
+        existing = _existing_run(tenant=tenant, run_id=run.run_id, digest=digest)
+        if existing is None:
+            # The conflicting row is not visible to this statement's snapshot: the client's
+            # retry will find it (or record the run if it was rolled back).
+            raise RunRace("A submission of the same run_id is in progress; retry it.")
+        return IngestResult(existing, created=False)
     if decision.log:
         entry = TimeEntry.objects.create(
             tenant=tenant,
@@ -140,7 +152,44 @@ def _record(*, tenant: Tenant, data: dict[str, Any], digest: str) -> AutomationR
         )
         run.entry = entry
         entry_enqueue(entry_id=entry.pk)
-    return run
+    return IngestResult(run, created=True)
+
+
+def _insert_unless_reported(run: AutomationRun) -> bool:
+    """Insert the run unless its (tenant, run_id) exists: one statement, no look-up first.
+
+    Django's ``bulk_create(ignore_conflicts=True)`` does not return the new id, so the statement
+    is written here from the model's own fields (their ``pre_save`` and database preparation,
+    as ``Model.save`` does). Returns False when the run_id was already reported.
+    """
+    meta = AutomationRun._meta
+    connection = connections[router.db_for_write(AutomationRun)]
+    quote = connection.ops.quote_name
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(run, True), connection) for f in fields]
+    unique_columns = [meta.get_field(name).column for name in _RUN_UNIQUE.fields]
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) "
+        f"ON CONFLICT ({', '.join(quote(c) for c in unique_columns)}) DO NOTHING "
+        f"RETURNING {quote(meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    run.pk = row[0]
+    run._state.adding = False
+    run._state.db = connection.alias
+    return True
+
+
+_RUN_UNIQUE = next(
+    c
+    for c in AutomationRun._meta.constraints
+    if isinstance(c, UniqueConstraint) and c.name == "run_unique_per_tenant"
+)
 
 
 def run_decision(
