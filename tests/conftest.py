@@ -6,9 +6,15 @@ from django.core.cache import cache
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
+    # The ingest's per-process catalogs too: a rolled-back test's tenant id may come again
+    # (SQLite reuses ids), with rows that no longer exist.
+    from timelogging.services import ingest_cache
+
     cache.clear()
+    ingest_cache.clear()
     yield
     cache.clear()
+    ingest_cache.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,12 @@ class TimeloggingConfig(AppConfig):
 
         register_models()
 
+        # Each web process keeps what its ingests read about a tenant; a change to it, from
+        # any process, replaces the tenant's config_version (services/ingest_cache.py).
+        from timelogging.services.ingest_cache import connect_signals
+
+        connect_signals()
+
         # The admin site and its pages (Django's admin runs without autodiscovery, see
         # timelogging/admin/site.py): registered at start, so that the admin's system checks
         # see them even before the first request loads the URLs.

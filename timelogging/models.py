@@ -92,6 +92,12 @@ class Tenant(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Replaced by a new random value, in the same transaction, whenever anything an ingest
+    # decides with changes: these settings, the "apply to" tags, a client (its name, its tags),
+    # a tag deleted, an automation. Each web process keeps what its ingests read for a tenant
+    # under the value it read, and reads the value again on every ingest
+    # (services/ingest_cache.py): a change is seen by the next ingest of every process.
+    config_version = models.UUIDField(default=uuid.uuid4, editable=False)
 
     class Meta:
         ordering = ["name"]

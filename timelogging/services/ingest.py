@@ -19,10 +19,11 @@ is not visible after all.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from django.db import IntegrityError, connections, router, transaction
 from django.db.models import UniqueConstraint
@@ -35,7 +36,9 @@ from timelogging.models import (
     Tenant,
     TimeEntry,
 )
+from timelogging.services import ingest_cache
 from timelogging.services.decision import Decision, SettingsInForce, decide, entry_window
+from timelogging.services.ingest_cache import KnownAutomation, KnownClient, TenantCatalog
 
 NOTES_MAX_CHARS = 4000  # fits every supported PSA's notes field with room to spare
 
@@ -75,9 +78,11 @@ def run_ingest(*, tenant: Tenant, data: dict[str, Any]) -> IngestResult:
     with the same content; raises ``RunConflict`` when it was reported with other content.
     """
     digest = content_hash(data)
+    # Before the transaction: the settings in force and the known keys, as of now.
+    catalog = ingest_cache.tenant_catalog(tenant_id=tenant.pk)
     try:
         with transaction.atomic():
-            return _record(tenant=tenant, data=data, digest=digest)
+            return _record(catalog=catalog, data=data, digest=digest)
     except IntegrityError as exc:
         # A concurrent submission of the same run_id committed first: answer with its run.
         existing = _existing_run(tenant=tenant, run_id=data["run_id"], digest=digest)
@@ -108,13 +113,15 @@ def _existing_run(*, tenant: Tenant, run_id: str, digest: str) -> AutomationRun 
     return run
 
 
-def _record(*, tenant: Tenant, data: dict[str, Any], digest: str) -> IngestResult:
-    client = _upsert_by_key(Client, tenant=tenant, ref=data["client"])
-    automation = _upsert_by_key(Automation, tenant=tenant, ref=data["automation"])
-    decision = run_decision(
+def _record(*, catalog: TenantCatalog, data: dict[str, Any], digest: str) -> IngestResult:
+    tenant = catalog.tenant
+    client = _known_client(catalog, ref=data["client"])
+    automation = _known_automation(catalog, ref=data["automation"])
+    decision = _decide(
         tenant=tenant,
-        client=client,
-        automation=automation,
+        scope_tag_ids=client.scope_tag_ids,
+        automation_log_time=automation.log_time,
+        automation_minutes=automation.minutes,
         outcome=data["outcome"],
         started_at=data["started_at"],
         completed_at=data["completed_at"],
@@ -122,8 +129,8 @@ def _record(*, tenant: Tenant, data: dict[str, Any], digest: str) -> IngestResul
     run = AutomationRun(
         tenant=tenant,
         run_id=data["run_id"],
-        automation=automation,
-        client=client,
+        automation_id=automation.id,
+        client_id=client.id,
         ticket_id=data["ticket_id"],
         started_by=data["started_by"],
         started_at=data["started_at"],
@@ -146,7 +153,7 @@ def _record(*, tenant: Tenant, data: dict[str, Any], digest: str) -> IngestResul
             tenant=tenant,
             run=run,
             **entry_decided_fields(tenant=tenant, run=run, decision=decision),
-            notes=entry_notes(run=run, automation=automation),
+            notes=entry_notes(run=run, automation_name=automation.name or automation.key),
             next_attempt_at=run.received_at,
             enqueued_at=run.received_at,
         )
@@ -162,18 +169,10 @@ def _insert_unless_reported(run: AutomationRun) -> bool:
     is written here from the model's own fields (their ``pre_save`` and database preparation,
     as ``Model.save`` does). Returns False when the run_id was already reported.
     """
-    meta = AutomationRun._meta
     connection = connections[router.db_for_write(AutomationRun)]
-    quote = connection.ops.quote_name
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    fields = _RUN_INSERT_FIELDS
     values = [f.get_db_prep_save(f.pre_save(run, True), connection) for f in fields]
-    unique_columns = [meta.get_field(name).column for name in _RUN_UNIQUE.fields]
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))}) "
-        f"ON CONFLICT ({', '.join(quote(c) for c in unique_columns)}) DO NOTHING "
-        f"RETURNING {quote(meta.pk.column)}"
-    )
+    sql = _run_insert_sql(connection.alias)
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         row = cursor.fetchone()
@@ -185,11 +184,27 @@ def _insert_unless_reported(run: AutomationRun) -> bool:
     return True
 
 
-_RUN_UNIQUE = next(
-    c
-    for c in AutomationRun._meta.constraints
-    if isinstance(c, UniqueConstraint) and c.name == "run_unique_per_tenant"
-)
+_RUN_INSERT_FIELDS = [f for f in AutomationRun._meta.concrete_fields if not f.primary_key]
+
+
+@functools.cache
+def _run_insert_sql(alias: str) -> str:
+    meta = AutomationRun._meta
+    quote = connections[alias].ops.quote_name
+    unique = next(
+        c
+        for c in meta.constraints
+        if isinstance(c, UniqueConstraint) and c.name == "run_unique_per_tenant"
+    )
+    columns = [quote(cast(str, f.column)) for f in _RUN_INSERT_FIELDS]
+    by_name = {f.name: f for f in _RUN_INSERT_FIELDS}
+    conflict = [quote(cast(str, by_name[name].column)) for name in unique.fields]
+    return (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(columns)}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING "
+        f"RETURNING {quote(cast(str, meta.pk.column))}"
+    )
 
 
 def run_decision(
@@ -201,15 +216,31 @@ def run_decision(
     started_at: dt.datetime,
     completed_at: dt.datetime,
 ) -> Decision:
-    """The decision for a run with the settings in force now (when it is reported, and when
-    staff or a resume decide it again: ``services/operations.py``)."""
-    # Only the tags that matter are loaded: the client's tags that are also "apply to" tags
-    # (one query, and only with "Based on Tag"). Their intersection decides the scope.
-    scope_tag_ids = (
-        _matching_scope_tag_ids(tenant=tenant, client=client)
-        if tenant.time_logging_enabled and tenant.apply_to == Tenant.ApplyTo.TAGS
-        else frozenset()
+    """The decision for a run with the settings in force now (when staff or a resume decide
+    it again: ``services/operations.py``; an ingest decides from its tenant's catalog)."""
+    return _decide(
+        tenant=tenant,
+        scope_tag_ids=_scope_tag_ids(tenant=tenant, client_id=client.pk),
+        automation_log_time=automation.log_time,
+        automation_minutes=automation.minutes,
+        outcome=outcome,
+        started_at=started_at,
+        completed_at=completed_at,
     )
+
+
+def _decide(
+    *,
+    tenant: Tenant,
+    scope_tag_ids: frozenset[int],
+    automation_log_time: bool,
+    automation_minutes: int | None,
+    outcome: str,
+    started_at: dt.datetime,
+    completed_at: dt.datetime,
+) -> Decision:
+    # Only the tags that matter are known: the client's tags that are also "apply to" tags.
+    # Their intersection decides the scope.
     return decide(
         settings=SettingsInForce(
             enabled=tenant.time_logging_enabled,
@@ -218,11 +249,26 @@ def run_decision(
             log_as=tenant.log_as,
         ),
         client_tag_ids=scope_tag_ids,
-        automation_log_time=automation.log_time,
-        automation_minutes=automation.minutes,
+        automation_log_time=automation_log_time,
+        automation_minutes=automation_minutes,
         outcome=outcome,
         started_at=started_at,
         completed_at=completed_at,
+    )
+
+
+def _scope_tag_ids(*, tenant: Tenant, client_id: int) -> frozenset[int]:
+    """The client's tags that are among the tenant's "apply to" tags: one query, and only
+    with "Based on Tag" (otherwise the decision needs none)."""
+    if not (tenant.time_logging_enabled and tenant.apply_to == Tenant.ApplyTo.TAGS):
+        return frozenset()
+    return frozenset(
+        Client.tags.through.objects.filter(
+            client_id=client_id,
+            tag_id__in=Tenant.apply_tags.through.objects.filter(tenant_id=tenant.pk).values(
+                "tag_id"
+            ),
+        ).values_list("tag_id", flat=True)
     )
 
 
@@ -248,40 +294,71 @@ def entry_decided_fields(
 ClientOrAutomation = TypeVar("ClientOrAutomation", Client, Automation)
 
 
+def _known_client(catalog: TenantCatalog, *, ref: dict[str, Any]) -> KnownClient:
+    known = catalog.clients.get(ref["key"])
+    if known is not None and _name_unchanged(known.name, ref):
+        return known
+    client, read_only = _upsert_by_key(Client, tenant=catalog.tenant, ref=ref)
+    known = KnownClient(
+        id=client.pk,
+        name=client.name,
+        scope_tag_ids=_scope_tag_ids(tenant=catalog.tenant, client_id=client.pk),
+    )
+    if read_only:
+        catalog.keep_client(ref["key"], known)
+    return known
+
+
+def _known_automation(catalog: TenantCatalog, *, ref: dict[str, Any]) -> KnownAutomation:
+    known = catalog.automations.get(ref["key"])
+    if known is not None and _name_unchanged(known.name, ref):
+        return known
+    automation, read_only = _upsert_by_key(Automation, tenant=catalog.tenant, ref=ref)
+    known = KnownAutomation(
+        id=automation.pk,
+        key=automation.key,
+        name=automation.name,
+        log_time=automation.log_time,
+        minutes=automation.minutes,
+    )
+    if read_only:
+        catalog.keep_automation(ref["key"], known)
+    return known
+
+
+def _name_unchanged(known_name: str, ref: dict[str, Any]) -> bool:
+    return not ref.get("name") or ref["name"] == known_name
+
+
 def _upsert_by_key(
     model: type[ClientOrAutomation], *, tenant: Tenant, ref: dict[str, Any]
-) -> ClientOrAutomation:
-    """Get or create a client/automation by the service's key; a sent name updates it."""
+) -> tuple[ClientOrAutomation, bool]:
+    """Get or create a client/automation by the service's key; a sent name updates it.
+
+    Returns the row and whether it was only read: a row created or renamed here is not kept
+    in the catalog (see services/ingest_cache.py).
+    """
     name = ref.get("name") or ""
     obj, created = model.objects.get_or_create(
         tenant=tenant, key=ref["key"], defaults={"name": name}
     )
-    if not created and name and obj.name != name:
+    if created:
+        return obj, False
+    if name and obj.name != name:
         obj.name = name
         obj.save(update_fields=["name"])
-    return obj
+        return obj, False
+    return obj, True
 
 
-def _matching_scope_tag_ids(*, tenant: Tenant, client: Client) -> frozenset[int]:
-    """One query: the client's tags that are among the tenant's "apply to" tags."""
-    return frozenset(
-        Client.tags.through.objects.filter(
-            client_id=client.pk,
-            tag_id__in=Tenant.apply_tags.through.objects.filter(tenant_id=tenant.pk).values(
-                "tag_id"
-            ),
-        ).values_list("tag_id", flat=True)
-    )
-
-
-def entry_notes(*, run: AutomationRun, automation: Automation) -> str:
+def entry_notes(*, run: AutomationRun, automation_name: str) -> str:
     """Notes written on the ticket: what was done, by which automation, and the reference.
 
     The reference line comes last and is never truncated: it is how piadesk finds the entry
     again after an unknown outcome instead of posting it twice.
     """
     footer = (
-        f"\n\nAutomation: {automation.name or automation.key}"
+        f"\n\nAutomation: {automation_name}"
         f"\nStarted by: {run.started_by}"
         f"\nLogged automatically by piadesk. Reference: {run.reference_text}"
     )
