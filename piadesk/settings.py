@@ -213,6 +213,13 @@ REST_FRAMEWORK = {
     },
     "UNAUTHENTICATED_USER": None,
 }
+# Seconds a web process trusts an API key it verified (timelogging/api/auth.py): a revoked key
+# is refused by every process within this time. 0: every request reads the key.
+PIADESK_API_CACHE_SECONDS = env_int("PIADESK_API_CACHE_SECONDS", 5)
+if PIADESK_API_CACHE_SECONDS < 0:
+    raise ImproperlyConfigured(
+        f"PIADESK_API_CACHE_SECONDS must be 0 or more, got {PIADESK_API_CACHE_SECONDS}"
+    )
 SPECTACULAR_SETTINGS = {
     "TITLE": "piadesk API",
     "DESCRIPTION": "Report finished automation runs; piadesk logs the time entry in the PSA. "

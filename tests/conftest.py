@@ -6,15 +6,18 @@ from django.core.cache import cache
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    # The ingest's per-process catalogs too: a rolled-back test's tenant id may come again
-    # (SQLite reuses ids), with rows that no longer exist.
+    # The ingest's per-process catalogs and verified API keys too: a rolled-back test's tenant
+    # id may come again (SQLite reuses ids), with rows that no longer exist.
+    from timelogging.api.auth import clear_verified_keys
     from timelogging.services import ingest_cache
 
     cache.clear()
     ingest_cache.clear()
+    clear_verified_keys()
     yield
     cache.clear()
     ingest_cache.clear()
+    clear_verified_keys()
 
 
 @pytest.fixture(autouse=True)
