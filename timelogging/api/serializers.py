@@ -3,6 +3,7 @@ it exactly), the history that auditors read, and the error shape."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 
 from django.db import models
@@ -150,7 +151,22 @@ class LoggedAsSerializer(serializers.Serializer):
     name = serializers.CharField(help_text="The user's name in the PSA (may be empty).")
 
 
-class TimeEntrySerializer(serializers.ModelSerializer):
+class BuiltOnceModelSerializer(serializers.ModelSerializer):
+    """A ModelSerializer whose fields are built from the model once per class, not once per
+    instance: DRF maps every model field (kwargs, validators, choices) each time a serializer
+    is made, which was a tenth of an ingest (its answer makes two). They depend on the class
+    alone; each instance gets a deep copy, as DRF gives it its declared fields."""
+
+    def get_fields(self):
+        cls = type(self)
+        built = cls.__dict__.get("_built_fields")
+        if built is None:
+            built = super().get_fields()
+            cls._built_fields = built
+        return copy.deepcopy(built)
+
+
+class TimeEntrySerializer(BuiltOnceModelSerializer):
     logged_as = serializers.SerializerMethodField(
         help_text="The PSA user the entry is logged as, once resolved."
     )
@@ -212,7 +228,7 @@ class TimeEntrySerializer(serializers.ModelSerializer):
         return serializers.DateTimeField().to_representation(entry.next_attempt_at)
 
 
-class RunSerializer(serializers.ModelSerializer):
+class RunSerializer(BuiltOnceModelSerializer):
     """What the API answers about a run: the decision, its reason, and the entry."""
 
     reason_code = serializers.CharField(
