@@ -3,8 +3,8 @@ it exactly), the history that auditors read, and the error shape."""
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
+from typing import Any
 
 from django.db import models
 from django.utils import timezone
@@ -70,12 +70,41 @@ class TicketIdField(serializers.RegexField):
     """The ticket id; ``RunReportSerializer.to_internal_value`` turns a number into digits."""
 
 
+class SharedFieldsMixin:
+    """Fields made and bound once per serializer class, then shared by its instances.
+
+    DRF gives every serializer instance a deep copy of its fields (a ModelSerializer first maps
+    every model field again: kwargs, validators, choices), and an ingest makes three: the
+    report, the run and its entry. That was a quarter of an ingest's CPU. The fields hold no
+    state of one validation or representation (it lives on the serializer instance: its data,
+    errors, instance), so they are bound once to a prototype instance of the class, without
+    data or context, and every instance uses them. Only for serializers whose fields and
+    methods read no ``context`` and that are never ``partial`` (the prototype is the fields'
+    ``root``).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # DRF's ``fields`` is a cached_property: filled in here, it is never computed.
+        self.__dict__["fields"] = type(self)._shared_fields()
+
+    @classmethod
+    def _shared_fields(cls) -> Any:
+        shared = cls.__dict__.get("_shared_fields_of_class")
+        if shared is None:
+            prototype = object.__new__(cls)
+            super(SharedFieldsMixin, prototype).__init__()  # DRF's own __init__, not ours
+            shared = prototype.fields  # type: ignore[attr-defined]  # DRF computes them here
+            cls._shared_fields_of_class = shared  # type: ignore[attr-defined]  # per class
+        return shared
+
+
 class KeyedRefSerializer(serializers.Serializer):
     key = serializers.CharField(max_length=200)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
-class RunReportSerializer(serializers.Serializer):
+class RunReportSerializer(SharedFieldsMixin, serializers.Serializer):
     run_id = serializers.RegexField(
         RUN_ID_PATTERN,
         max_length=200,
@@ -151,22 +180,7 @@ class LoggedAsSerializer(serializers.Serializer):
     name = serializers.CharField(help_text="The user's name in the PSA (may be empty).")
 
 
-class BuiltOnceModelSerializer(serializers.ModelSerializer):
-    """A ModelSerializer whose fields are built from the model once per class, not once per
-    instance: DRF maps every model field (kwargs, validators, choices) each time a serializer
-    is made, which was a tenth of an ingest (its answer makes two). They depend on the class
-    alone; each instance gets a deep copy, as DRF gives it its declared fields."""
-
-    def get_fields(self):
-        cls = type(self)
-        built = cls.__dict__.get("_built_fields")
-        if built is None:
-            built = super().get_fields()
-            cls._built_fields = built
-        return copy.deepcopy(built)
-
-
-class TimeEntrySerializer(BuiltOnceModelSerializer):
+class TimeEntrySerializer(SharedFieldsMixin, serializers.ModelSerializer):
     logged_as = serializers.SerializerMethodField(
         help_text="The PSA user the entry is logged as, once resolved."
     )
@@ -228,7 +242,7 @@ class TimeEntrySerializer(BuiltOnceModelSerializer):
         return serializers.DateTimeField().to_representation(entry.next_attempt_at)
 
 
-class RunSerializer(BuiltOnceModelSerializer):
+class RunSerializer(SharedFieldsMixin, serializers.ModelSerializer):
     """What the API answers about a run: the decision, its reason, and the entry."""
 
     reason_code = serializers.CharField(
