@@ -47,9 +47,15 @@ def test_first_receipt_is_201_with_the_decision_and_a_pending_entry(api, run_pay
     assert dt.datetime.fromisoformat(entry["end"]) == started + dt.timedelta(minutes=7)
     # Queued in the same transaction, with the entry id as the only argument.
     assert OrmQ.objects.count() == 1
-    task = OrmQ.objects.get().task
+    queued = OrmQ.objects.get()
+    task = queued.task
     assert task["func"] == "timelogging.tasks.post_time_entry"
     assert task["args"] == (TimeEntry.objects.get().pk,)
+    # Where a cluster looks for it (the ingest writes the row itself: services/ingest.py).
+    from django_q.brokers import get_broker
+
+    assert queued.key == get_broker().list_key
+    assert queued.lock <= timezone.now()
 
 
 def test_notes_carry_summary_automation_name_and_reference(api, run_payload):

@@ -27,6 +27,11 @@ from typing import Any, TypeVar, cast
 
 from django.db import IntegrityError, connections, router, transaction
 from django.db.models import Field, Model, UniqueConstraint
+from django.utils import timezone
+from django_q.brokers import Broker
+from django_q.brokers.orm import ORM
+from django_q.conf import Conf
+from django_q.models import OrmQ
 from django_q.tasks import async_task
 
 from timelogging.models import (
@@ -161,7 +166,7 @@ def _record(*, catalog: TenantCatalog, data: dict[str, Any], digest: str) -> Ing
         )
         _insert(entry)
         run.entry = entry
-        entry_enqueue(entry_id=entry.pk)
+        entry_enqueue(entry_id=entry.pk, broker=_ingest_broker())
     return IngestResult(run, created=True)
 
 
@@ -180,9 +185,9 @@ def _insert(obj: Model, *, unless: str = "") -> bool:
     Why not ``Model.save``: Django's ``bulk_create(ignore_conflicts=True)`` does not return
     the new id, and the ORM's insert machinery cost more than the statement on this path (the
     run and the entry of every ingest). It sends no ``pre_save``/``post_save`` signal and runs
-    no ``save()`` override: for the models written here (``AutomationRun``, ``TimeEntry``) no
-    receiver is registered (neither is audited), and ``_record`` sets what
-    ``TimeEntry.save`` would (its client and automation).
+    no ``save()`` override: for the models written here (``AutomationRun``, ``TimeEntry``,
+    django-q2's ``OrmQ``) no receiver is registered (none is audited), and ``_record`` sets
+    what ``TimeEntry.save`` would (its client and automation).
     """
     model = type(obj)
     connection = connections[router.db_for_write(model)]
@@ -381,15 +386,37 @@ def entry_notes(*, run: AutomationRun, automation_name: str) -> str:
     return summary + footer
 
 
-def entry_enqueue(*, entry_id: int) -> None:
+def entry_enqueue(*, entry_id: int, broker: Broker | None = None) -> None:
     """Queue the post (the entry id only). Called inside the transaction that created the
-    entry or marked it enqueued, so the task row commits with it."""
+    entry or marked it enqueued, so the task row commits with it. ``broker``: django-q2's
+    configured one unless given (the ingest gives ``_ingest_broker()``)."""
     async_task(
         "timelogging.tasks.post_time_entry",
         entry_id,
         task_name=f"post-entry-{entry_id}",
         group="post-time-entry",
+        broker=broker,
     )
+
+
+class _InTransactionORMBroker(ORM):  # type: ignore[misc]  # django-q2 ships no type hints
+    """django-q2's ORM broker, but its queue row written with one plain INSERT (``_insert``)
+    instead of the ORM's ``create``, and made once per process instead of on every
+    ``async_task``. Only for an enqueue inside the ingest's transaction: the ORM broker's
+    ``get_connection`` would first close stale connections, which a long-lived broker loop
+    needs and a transaction in progress must not."""
+
+    def enqueue(self, task: str) -> int:
+        row = OrmQ(key=self.list_key or Conf.CLUSTER_NAME, payload=task, lock=timezone.now())
+        _insert(row)
+        return int(row.pk)
+
+
+@functools.cache
+def _ingest_broker() -> Broker | None:
+    # Only while the queue is django-q2's ORM broker (the design: the task row commits with
+    # the entry); any other broker is used as configured.
+    return _InTransactionORMBroker() if Conf.ORM and not Conf.BROKER_CLASS else None
 
 
 def sweep_enqueue() -> None:
