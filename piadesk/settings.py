@@ -100,11 +100,12 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # An oversized body under /api/ is a JSON 413 saying the limit (not Django's HTML 400).
     "timelogging.api.middleware.APIBodyLimitMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Sessions, users and messages: the staff site's, not the API's (piadesk/site_only.py).
+    "piadesk.site_only.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "piadesk.site_only.AuthenticationMiddleware",
+    "piadesk.site_only.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Records the signed-in user as the actor of configuration changes made in a request
     # (after AuthenticationMiddleware, which sets request.user).

@@ -1,0 +1,45 @@
+"""Middleware for the staff site only: passed by for the API (``/api/``).
+
+The API is called by services with a bearer key: it has no session, no signed-in user, no
+flash messages (``tests/timelogging/test_api_lean_middleware.py``; DRF sets ``request.user``
+from the key). These middleware did that work on every request they saw; for the ingest, the
+busiest path, for nothing. CSRF stays on for every request (the API's views are CSRF-exempt by
+DRF), and so do the ones the API needs: metrics, the 503 of a database down, the body limit,
+security headers, the configuration history's context (the address of an automation first
+reported). Django's system checks accept these subclasses in place of its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.middleware import (
+    AuthenticationMiddleware as DjangoAuthenticationMiddleware,
+)
+from django.contrib.messages.middleware import MessageMiddleware as DjangoMessageMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
+from django.http import HttpRequest, HttpResponse
+
+from timelogging.api.errors import API_PREFIX
+
+
+class SiteOnlyMixin:
+    get_response: Any
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info.startswith(API_PREFIX):
+            response: HttpResponse = self.get_response(request)
+            return response
+        return super().__call__(request)  # type: ignore[misc]  # the middleware mixed with
+
+
+class SessionMiddleware(SiteOnlyMixin, DjangoSessionMiddleware):
+    pass
+
+
+class AuthenticationMiddleware(SiteOnlyMixin, DjangoAuthenticationMiddleware):
+    """Signed-in users are the site's (it needs the session); the API's caller is a key."""
+
+
+class MessageMiddleware(SiteOnlyMixin, DjangoMessageMiddleware):
+    pass
