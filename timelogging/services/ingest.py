@@ -22,6 +22,7 @@ import datetime as dt
 import functools
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -120,13 +121,24 @@ def _existing_run(*, tenant: Tenant, run_id: str, digest: str) -> AutomationRun 
 
 def _record(*, catalog: TenantCatalog, data: dict[str, Any], digest: str) -> IngestResult:
     tenant = catalog.tenant
-    client = _known_client(catalog, ref=data["client"])
-    automation = _known_automation(catalog, ref=data["automation"])
-    decision = _decide(
+    client = _known(
+        catalog.clients,
+        Client,
+        catalog=catalog,
+        ref=data["client"],
+        make=lambda row: KnownClient.of(row, _scope_tag_ids(tenant=tenant, client_id=row.pk)),
+    )
+    automation = _known(
+        catalog.automations,
+        Automation,
+        catalog=catalog,
+        ref=data["automation"],
+        make=KnownAutomation.of,
+    )
+    decision = run_decision(
         tenant=tenant,
-        scope_tag_ids=client.scope_tag_ids,
-        automation_log_time=automation.log_time,
-        automation_minutes=automation.minutes,
+        client=client,
+        automation=automation,
         outcome=data["outcome"],
         started_at=data["started_at"],
         completed_at=data["completed_at"],
@@ -227,37 +239,22 @@ def _insert_statement(
 def run_decision(
     *,
     tenant: Tenant,
-    client: Client,
-    automation: Automation,
+    client: Client | KnownClient,
+    automation: Automation | KnownAutomation,
     outcome: str,
     started_at: dt.datetime,
     completed_at: dt.datetime,
 ) -> Decision:
-    """The decision for a run with the settings in force now (when staff or a resume decide
-    it again: ``services/operations.py``; an ingest decides from its tenant's catalog)."""
-    return _decide(
-        tenant=tenant,
-        scope_tag_ids=_scope_tag_ids(tenant=tenant, client_id=client.pk),
-        automation_log_time=automation.log_time,
-        automation_minutes=automation.minutes,
-        outcome=outcome,
-        started_at=started_at,
-        completed_at=completed_at,
-    )
-
-
-def _decide(
-    *,
-    tenant: Tenant,
-    scope_tag_ids: frozenset[int],
-    automation_log_time: bool,
-    automation_minutes: int | None,
-    outcome: str,
-    started_at: dt.datetime,
-    completed_at: dt.datetime,
-) -> Decision:
+    """The decision for a run with the settings in force now: when it is reported (from the
+    tenant's catalog: ``KnownClient``/``KnownAutomation``), and when staff or a resume decide
+    it again (``services/operations.py``, with the rows)."""
     # Only the tags that matter are known: the client's tags that are also "apply to" tags.
     # Their intersection decides the scope.
+    scope_tag_ids = (
+        client.scope_tag_ids
+        if isinstance(client, KnownClient)
+        else _scope_tag_ids(tenant=tenant, client_id=client.pk)
+    )
     return decide(
         settings=SettingsInForce(
             enabled=tenant.time_logging_enabled,
@@ -266,8 +263,8 @@ def _decide(
             log_as=tenant.log_as,
         ),
         client_tag_ids=scope_tag_ids,
-        automation_log_time=automation_log_time,
-        automation_minutes=automation_minutes,
+        automation_log_time=automation.log_time,
+        automation_minutes=automation.minutes,
         outcome=outcome,
         started_at=started_at,
         completed_at=completed_at,
@@ -311,35 +308,26 @@ def entry_decided_fields(
 ClientOrAutomation = TypeVar("ClientOrAutomation", Client, Automation)
 
 
-def _known_client(catalog: TenantCatalog, *, ref: dict[str, Any]) -> KnownClient:
-    known = catalog.clients.get(ref["key"])
-    if known is not None and _name_unchanged(known.name, ref):
-        return known
-    client, read_only = _upsert_by_key(Client, tenant=catalog.tenant, ref=ref)
-    known = KnownClient(
-        id=client.pk,
-        name=client.name,
-        scope_tag_ids=_scope_tag_ids(tenant=catalog.tenant, client_id=client.pk),
-    )
-    if read_only:
-        catalog.keep_client(ref["key"], known)
-    return known
+Known = TypeVar("Known", KnownClient, KnownAutomation)
 
 
-def _known_automation(catalog: TenantCatalog, *, ref: dict[str, Any]) -> KnownAutomation:
-    known = catalog.automations.get(ref["key"])
+def _known(
+    kept: dict[str, Known],
+    model: type[ClientOrAutomation],
+    *,
+    catalog: TenantCatalog,
+    ref: dict[str, Any],
+    make: Callable[[ClientOrAutomation], Known],
+) -> Known:
+    """The client or automation of ``ref``: as kept by the catalog unless the report renames
+    it; else read (or created) and kept when it was only read."""
+    known = kept.get(ref["key"])
     if known is not None and _name_unchanged(known.name, ref):
         return known
-    automation, read_only = _upsert_by_key(Automation, tenant=catalog.tenant, ref=ref)
-    known = KnownAutomation(
-        id=automation.pk,
-        key=automation.key,
-        name=automation.name,
-        log_time=automation.log_time,
-        minutes=automation.minutes,
-    )
+    row, read_only = _upsert_by_key(model, tenant=catalog.tenant, ref=ref)
+    known = make(row)
     if read_only:
-        catalog.keep_automation(ref["key"], known)
+        catalog.keep(kept, ref["key"], known)
     return known
 
 

@@ -51,6 +51,10 @@ class KnownClient:
     # logs "Based on Tag"): all the decision needs of them.
     scope_tag_ids: frozenset[int]
 
+    @classmethod
+    def of(cls, client: Client, scope_tag_ids: frozenset[int]) -> KnownClient:
+        return cls(id=client.pk, name=client.name, scope_tag_ids=scope_tag_ids)
+
 
 @dataclass(frozen=True)
 class KnownAutomation:
@@ -59,6 +63,16 @@ class KnownAutomation:
     name: str
     log_time: bool
     minutes: int | None
+
+    @classmethod
+    def of(cls, automation: Automation) -> KnownAutomation:
+        return cls(
+            id=automation.pk,
+            key=automation.key,
+            name=automation.name,
+            log_time=automation.log_time,
+            minutes=automation.minutes,
+        )
 
 
 @dataclass
@@ -69,15 +83,12 @@ class TenantCatalog:
     clients: dict[str, KnownClient] = field(default_factory=dict)
     automations: dict[str, KnownAutomation] = field(default_factory=dict)
 
-    def keep_client(self, key: str, client: KnownClient) -> None:
-        if len(self.clients) >= MAX_KEYS_PER_TENANT:
-            self.clients.clear()
-        self.clients[key] = client
-
-    def keep_automation(self, key: str, automation: KnownAutomation) -> None:
-        if len(self.automations) >= MAX_KEYS_PER_TENANT:
-            self.automations.clear()
-        self.automations[key] = automation
+    @staticmethod
+    def keep(kept: dict[str, Any], key: str, known: KnownClient | KnownAutomation) -> None:
+        """Keep ``known`` in ``kept`` (``clients`` or ``automations``), within the bound."""
+        if len(kept) >= MAX_KEYS_PER_TENANT:
+            kept.clear()
+        kept[key] = known
 
 
 # tenant id -> its catalog. Replaced whole, never changed in place across versions, so that a
