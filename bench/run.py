@@ -242,7 +242,12 @@ def bench_dispatch(
                 f"--latency-ms={latency_ms}",
                 f"--log={logdir / 'qcluster.log'}",
             ],
-            env={**env, "DATABASE_URL": db_url(base, f"{args.db_prefix}_dispatch")},
+            env={
+                **env,
+                "DATABASE_URL": db_url(base, f"{args.db_prefix}_dispatch"),
+                # The stand-in listens on loopback, which the outbound policy refuses otherwise.
+                "PIADESK_PSA_ALLOWED_NETWORKS": "127.0.0.1/32",
+            },
         )
     finally:
         stop(standin)
