@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import responses
 from django.db import connection, connections
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from tests.factories import AutomationRunFactory, PSAConnectionFactory, TimeEntryFactory
@@ -70,3 +71,35 @@ def test_two_workers_never_post_the_same_entry(tenant):
         posts = [c for c in mock.calls if c.request.method == "POST"]
     assert outcomes.count("posted") == 1, outcomes
     assert len(posts) == 1
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="concurrent conditional updates (PostgreSQL)"
+)
+def test_concurrent_workers_never_spend_past_the_request_budget(tenant):
+    from timelogging.models import RequestBudget
+    from timelogging.services.budget import BudgetExhausted, budget_spend
+
+    psa_connection = PSAConnectionFactory(tenant=tenant, requests_per_hour=25 * 60)  # 25/min
+    barrier = threading.Barrier(8)
+
+    def spend(_):
+        barrier.wait()
+        spent = 0
+        try:
+            for _ in range(10):
+                try:
+                    budget_spend(connection=psa_connection)
+                    spent += 1
+                except BudgetExhausted:
+                    pass
+            return spent
+        finally:
+            connections.close_all()
+
+    minute = timezone.now().minute
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        spent = sum(pool.map(spend, range(8)))
+    assert RequestBudget.objects.get(connection=psa_connection).used <= 25
+    if timezone.now().minute == minute:  # else a second minute's 25 were allowed too
+        assert spent == 25  # of 80 tries

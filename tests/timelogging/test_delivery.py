@@ -320,6 +320,16 @@ def test_budget_counts_requests_per_minute_for_all_workers(connection):
     assert 49 <= exc.value.retry_after <= 50
     assert isinstance(exc.value, RetryableError)
     budget_spend(connection=connection, now=now + dt.timedelta(minutes=1))  # a new minute
+    assert RequestBudget.objects.get(connection=connection).used == 1
+    # A worker whose clock is a little behind spends from the current minute, never resets it.
+    budget_spend(connection=connection, now=now)
+    with pytest.raises(BudgetExhausted):
+        budget_spend(connection=connection, now=now)
+    budget = RequestBudget.objects.get(connection=connection)
+    assert (budget.used, budget.window_start) == (
+        2,
+        now.replace(second=0, microsecond=0) + dt.timedelta(minutes=1),
+    )
 
 
 def test_exhausted_budget_holds_the_entry_back_without_an_attempt(cw, connection, tenant):

@@ -4,8 +4,12 @@ Autotask allows 10,000 requests per rolling hour per *database*, shared by every
 the MSP runs, and slows down past half of it; the other PSAs publish no number but throttle.
 piadesk therefore spends at most ``requests_per_hour`` (the connection's, else the vendor's
 default) on each connection, in per-minute slices so that a burst cannot take the whole hour at
-once. The count lives in the database (one row per connection, updated under a row lock), so
-every worker on every machine shares it.
+once. The count lives in the database (one row per connection), so every worker on every
+machine shares it. Spending is one conditional ``UPDATE`` in autocommit: it increments the
+count only while it is under the limit (or starts the new minute at 1), and the row count says
+whether the request may go. The row is locked only for that statement (PostgreSQL re-checks the
+condition on the row it waited for), so concurrent workers can never spend past the limit, and
+no transaction spans two round trips. The first request of a connection creates its row.
 
 When the slice is used up the request is not sent: ``BudgetExhausted`` (a RetryableError with
 ``retry_after`` = the rest of the minute) holds the entry back without using up an attempt,
@@ -18,6 +22,7 @@ import datetime as dt
 import math
 
 from django.db import IntegrityError, transaction
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from psa.base import ErrorClass, RetryableError
@@ -41,27 +46,35 @@ def budget_spend(*, connection: PSAConnection, now: dt.datetime | None = None) -
     now = now or timezone.now()
     window = now.replace(second=0, microsecond=0)
     limit = requests_per_minute(connection)
-    with transaction.atomic():
-        budget = _locked_budget(connection_id=connection.pk, window=window)
-        if budget.window_start != window:
-            budget.window_start, budget.used = window, 0
-        if budget.used >= limit:
-            wait = (window + dt.timedelta(minutes=1) - now).total_seconds()
-            raise BudgetExhausted(
-                f"piadesk's request budget for this connection ({limit} per minute) is used "
-                "up; the entry waits for the next minute.",
-                retry_after=max(1.0, wait),
-            )
-        budget.used += 1
-        budget.save(update_fields=["window_start", "used"])
+    for _ in range(2):  # a second time only after creating the connection's row
+        if _spend(connection_id=connection.pk, window=window, limit=limit):
+            return
+        if RequestBudget.objects.filter(connection_id=connection.pk).exists():
+            break
+        try:
+            with transaction.atomic():
+                RequestBudget.objects.create(
+                    connection_id=connection.pk, window_start=window, used=0
+                )
+        except IntegrityError:  # another worker created it first
+            pass
+    wait = (window + dt.timedelta(minutes=1) - now).total_seconds()
+    raise BudgetExhausted(
+        f"piadesk's request budget for this connection ({limit} per minute) is used "
+        "up; the entry waits for the next minute.",
+        retry_after=max(1.0, wait),
+    )
 
 
-def _locked_budget(*, connection_id: int, window: dt.datetime) -> RequestBudget:
-    budget = RequestBudget.objects.select_for_update().filter(connection_id=connection_id).first()
-    if budget is not None:
-        return budget
-    try:
-        with transaction.atomic():
-            return RequestBudget.objects.create(connection_id=connection_id, window_start=window)
-    except IntegrityError:  # another worker created it first
-        return RequestBudget.objects.select_for_update().get(connection_id=connection_id)
+def _spend(*, connection_id: int, window: dt.datetime, limit: int) -> bool:
+    """One request counted, if the budget allows it: a new minute starts at 1, the current one
+    (or one a worker with a clock slightly ahead started) goes up by 1 while under ``limit``."""
+    new_minute = Q(window_start__lt=window)
+    return bool(
+        RequestBudget.objects.filter(
+            Q(connection_id=connection_id) & (new_minute | Q(used__lt=limit))
+        ).update(
+            window_start=Case(When(new_minute, then=Value(window)), default=F("window_start")),
+            used=Case(When(new_minute, then=Value(1)), default=F("used") + 1),
+        )
+    )
