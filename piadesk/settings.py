@@ -316,7 +316,9 @@ for _network in PIADESK_PSA_ALLOWED_NETWORKS:
 # Invariants (checked by tests/test_settings.py, the first two refused at start too):
 # retry > timeout > one attempt's deadline (PSA_ATTEMPT_DEADLINE_SECONDS);
 # failures acknowledged (piadesk decides retries from its own entry state, not the broker);
-# save_limit well above the default 250, which caps throughput; task arguments are ids only.
+# successful tasks' results not kept (save_limit -1: each entry's attempts are its history, and
+# django-q2's monitor locks and reads every kept result each time it saves one, so a positive
+# limit costs time per task in proportion to it); task arguments are ids only.
 Q_CLUSTER: dict[str, Any] = {
     "name": "piadesk",
     "orm": "default",
@@ -324,7 +326,7 @@ Q_CLUSTER: dict[str, Any] = {
     "timeout": env_int("Q_TIMEOUT", 240),
     "retry": env_int("Q_RETRY", 300),
     "ack_failures": True,
-    "save_limit": env_int("Q_SAVE_LIMIT", 10000),
+    "save_limit": env_int("Q_SAVE_LIMIT", -1),
     "poll": 0.5,
     "catch_up": False,
     "label": "Task queue",
