@@ -16,12 +16,23 @@
   is opened: an address refused by it is a ``ConfigurationError`` (nothing was sent), which
   pauses the connection with the reason. Environment proxies and ``.netrc`` are not used
   (``trust_env`` off): a proxy would connect on our behalf, past the check.
+- Keep-alive across attempts (``keep_alive_key``, the worker's posting): the connection pool
+  (a ``requests.Session`` with the guarded adapter) is kept per connection, process and thread,
+  so one TCP (and TLS) handshake serves many entries instead of one each. Only the pool is
+  shared: the deadline, the budget hook, the recorded exchanges and the timeouts stay per
+  attempt, cookies are cleared at each attempt's start (an attempt never sends what an
+  earlier one received), and the key holds the outbound policy, so a reused socket was opened
+  to an address vetted by the policy in force. A kept connection stays on the address it was
+  vetted for, whatever the name resolves to later.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from time import monotonic
 from typing import Any
@@ -92,6 +103,7 @@ class PSASession:
         policy: OutboundPolicy | None = None,
         deadline_seconds: float | None = None,
         clock: Callable[[], float] | None = None,
+        keep_alive_key: str | None = None,
     ) -> None:
         self.timeout = (connect_timeout, read_timeout)
         # The attempt's deadline (None: each request's own timeouts only). ``clock`` is
@@ -104,12 +116,15 @@ class PSASession:
         # request back (piadesk's per-connection request budget).
         self.before_request = before_request
         self.secrets = tuple(s for s in secrets if s)
-        self._session = session or requests.Session()
-        self._session.trust_env = False
-        adapter = GuardedAdapter(policy or OutboundPolicy.from_settings())
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
-        self._session.headers["User-Agent"] = USER_AGENT
+        policy = policy or OutboundPolicy.from_settings()
+        # A kept pool is closed when it leaves the registry, not by this attempt's close().
+        self._kept = session is None and keep_alive_key is not None
+        if session is not None:
+            self._session = _guarded(session, policy)
+        elif keep_alive_key is not None:
+            self._session = _kept_session(keep_alive_key, policy)
+        else:
+            self._session = _guarded(requests.Session(), policy)
         self.exchanges: list[Exchange] = []
 
     def request(
@@ -219,7 +234,40 @@ class PSASession:
         )
 
     def close(self) -> None:
-        self._session.close()
+        if not self._kept:
+            self._session.close()
+
+
+def _guarded(session: requests.Session, policy: OutboundPolicy) -> requests.Session:
+    session.trust_env = False
+    adapter = GuardedAdapter(policy)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    return session
+
+
+# Kept connection pools (``keep_alive_key``): a few per process, the least recently used
+# closed beyond that (a worker posts for many tenants; an edited connection gets a new key).
+KEPT_SESSIONS = 32
+_kept: OrderedDict[tuple[Any, ...], requests.Session] = OrderedDict()
+_kept_lock = threading.Lock()
+
+
+def _kept_session(key: str, policy: OutboundPolicy) -> requests.Session:
+    # The pid: a forked process must not share its parent's sockets; the thread: a session's
+    # pool is not meant to be shared between threads.
+    full_key = (key, policy, os.getpid(), threading.get_ident())
+    with _kept_lock:
+        session = _kept.get(full_key)
+        if session is None:
+            session = _kept[full_key] = _guarded(requests.Session(), policy)
+            while len(_kept) > KEPT_SESSIONS:
+                _kept.popitem(last=False)[1].close()
+        else:
+            _kept.move_to_end(full_key)
+    session.cookies.clear()
+    return session
 
 
 def _is_connect_failure(exc: requests.ConnectionError) -> bool:

@@ -38,11 +38,14 @@ def build_backend(
     read_timeout: float | None = None,
     before_request: Callable[[str, str], None] | None = None,
     deadline_seconds: float | None = None,
+    keep_alive: bool = False,
 ) -> PSABackend:
     """A ready backend for one connection, with the shared HTTP session and Django's cache.
 
     Its requests must all end within ``deadline_seconds`` (default
-    ``PSA_ATTEMPT_DEADLINE_SECONDS``) of now: build one backend per attempt.
+    ``PSA_ATTEMPT_DEADLINE_SECONDS``) of now: build one backend per attempt. ``keep_alive``:
+    its HTTP connections are kept for the next backend of the same connection in this process
+    (``psa.http``: the worker's attempts), instead of a new TCP/TLS handshake each.
     """
     from django.conf import settings
     from django.core.cache import cache as django_cache
@@ -55,5 +58,6 @@ def build_backend(
             before_request=before_request,
             vendor=config.vendor,
             deadline_seconds=deadline_seconds or settings.PSA_ATTEMPT_DEADLINE_SECONDS,
+            keep_alive_key=(config.cache_key or None) if keep_alive else None,
         )
     return backend_class(config.vendor)(config, http=http, cache=cache or django_cache)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import http.server
 import socket
+import threading
 
 import pytest
 import requests
 import responses
 
-from psa.base import RetryableError, UnknownOutcomeError
+from psa.base import ConfigurationError, RetryableError, UnknownOutcomeError
 from psa.http import PSASession, mask_secrets
+from psa.outbound import OutboundPolicy
+
+LOOPBACK = OutboundPolicy.from_networks(["127.0.0.0/8"])
 
 
 def free_port() -> int:
@@ -175,3 +180,65 @@ def test_the_deadline_counts_from_when_the_session_starts():
         with pytest.raises(RetryableError):
             session.request("GET", "https://psa.example/")
         assert not mock.calls
+
+
+# --- keep-alive across attempts (the worker's posting) ----------------------------------------
+class _KeepAliveHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    connections: set[tuple[str, int]] = set()
+    cookies_seen: list[str] = []
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        type(self).connections.add(self.client_address)
+        type(self).cookies_seen.append(self.headers.get("Cookie", ""))
+        self.send_response(200)
+        self.send_header("Set-Cookie", "psa-session=from-an-earlier-attempt")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+
+@pytest.fixture
+def keep_alive_server():
+    _KeepAliveHandler.connections = set()
+    _KeepAliveHandler.cookies_seen = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _KeepAliveHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def _attempt(url: str, *, key: str | None, policy: OutboundPolicy = LOOPBACK) -> PSASession:
+    session = PSASession(policy=policy, keep_alive_key=key, deadline_seconds=30)
+    session.request("GET", url)
+    session.close()  # what entry_post does after each attempt
+    return session
+
+
+def test_attempts_of_one_connection_share_one_tcp_connection(keep_alive_server):
+    attempts = [_attempt(keep_alive_server, key="psa-connection-1-1") for _ in range(3)]
+    assert len(_KeepAliveHandler.connections) == 1
+    # Only the pool is shared: each attempt records its own exchange.
+    assert [len(a.exchanges) for a in attempts] == [1, 1, 1]
+    # Cookies a PSA set in one attempt are not sent by the next.
+    assert _KeepAliveHandler.cookies_seen == ["", "", ""]
+
+
+def test_without_a_key_each_attempt_opens_its_own_connection(keep_alive_server):
+    for _ in range(2):
+        _attempt(keep_alive_server, key=None)
+    assert len(_KeepAliveHandler.connections) == 2
+
+
+def test_a_kept_pool_is_never_used_under_another_policy(keep_alive_server):
+    _attempt(keep_alive_server, key="psa-connection-2-1")
+    # The same connection's key, but a policy that refuses loopback: a new pool, which checks
+    # the address again instead of reusing the socket opened under the first policy.
+    with pytest.raises(ConfigurationError):
+        _attempt(keep_alive_server, key="psa-connection-2-1", policy=OutboundPolicy())
+    assert len(_KeepAliveHandler.connections) == 1

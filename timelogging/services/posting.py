@@ -70,7 +70,8 @@ def entry_post(*, entry_id: int) -> str:
     started = timezone.now()
     backend: PSABackend | None = None
     try:
-        backend = connection_budgeted_backend(connection)
+        # Keep-alive: one handshake per connection and worker process, not one per entry.
+        backend = connection_budgeted_backend(connection, keep_alive=True)
         result, user = _attempt(entry=entry, connection=connection, backend=backend)
     except PSAError as exc:
         _record_failure(entry=entry, error=exc, started=started, backend=backend)
