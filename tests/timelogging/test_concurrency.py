@@ -103,3 +103,33 @@ def test_concurrent_workers_never_spend_past_the_request_budget(tenant):
     assert RequestBudget.objects.get(connection=psa_connection).used <= 25
     if timezone.now().minute == minute:  # else a second minute's 25 were allowed too
         assert spent == 25  # of 80 tries
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="concurrent claims under row locks (PostgreSQL)"
+)
+def test_concurrent_claims_never_exceed_the_connections_concurrency_cap(tenant):
+    from timelogging.services.posting import _claim
+
+    PSAConnectionFactory(tenant=tenant, max_concurrency=3)
+    entries = [
+        TimeEntryFactory(run=AutomationRunFactory(tenant=tenant), log_as="specified")
+        for _ in range(8)
+    ]
+    barrier = threading.Barrier(8)
+
+    def claim(entry_id):
+        barrier.wait()
+        try:
+            outcome = _claim(entry_id=entry_id)
+            return "claimed" if isinstance(outcome, tuple) else outcome
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = sorted(pool.map(claim, [e.pk for e in entries]))
+    assert outcomes == ["claimed"] * 3 + ["deferred (connection busy)"] * 5, outcomes
+    assert TimeEntry.objects.filter(status="posting").count() == 3
+    waiting = TimeEntry.objects.filter(status="retry_wait", waiting_for="concurrency")
+    assert waiting.count() == 5
+    assert not waiting.exclude(attempts=0).exists()  # a wait is not an attempt

@@ -1,8 +1,9 @@
 """Posting an entry to the PSA: the worker's job (``timelogging.tasks.post_time_entry``).
 
 The task may run twice for one entry (django-q2's ORM broker re-delivers a task whose worker
-died), so the claim is a row-locked state change: only an entry that is due (``pending`` or
-``retry_wait`` past its time) or abandoned (``posting`` past its lease) is taken, and the HTTP
+died), so the claim is a conditional state change under the connection's row lock: only an
+entry that is due (``pending`` or ``retry_wait`` past its time) or abandoned (``posting`` past
+its lease) is taken, and only while the connection has a free slot (``_claim``). The HTTP
 calls happen outside any database transaction. What each outcome means for the entry is
 decided in ``delivery.py``.
 
@@ -21,6 +22,9 @@ import logging
 import random
 
 from django.db import transaction
+from django.db.models import Case, Count, F, Q, Subquery, Value, When
+from django.db.models.functions import Coalesce
+from django.db.models.lookups import LessThan
 from django.utils import timezone
 
 from psa.base import (
@@ -122,78 +126,113 @@ def _attempt(
 
 
 def _claim(*, entry_id: int) -> tuple[TimeEntry, PSAConnection] | str:
-    """Take the entry for one attempt, or say why not (the task's result)."""
+    """Take the entry for one attempt, or say why not (the task's result).
+
+    The connection's row is locked first (the order ``delivery.connection_pause`` takes its
+    locks in, so the two never deadlock): it serialises the claims of one connection, so that
+    the count of its entries in flight, read by the next statement, is exact and its
+    concurrency cap holds across every worker. The entry is then claimed by one conditional
+    ``UPDATE`` (due or abandoned, and a free slot): a second delivery of the same task finds
+    it no longer due. What did not claim the entry is explained by ``_not_claimed``, off the
+    common path.
+    """
     now = timezone.now()
     with transaction.atomic():
-        entry = (
-            TimeEntry.objects.select_for_update(of=("self",))
-            .select_related("run", "tenant")
-            .filter(pk=entry_id)
-            .first()
-        )
-        if entry is None:
-            return "unknown entry"
-        due = entry.status in TimeEntry.OPEN_STATUSES and (
-            entry.next_attempt_at is None or entry.next_attempt_at <= now
-        )
-        abandoned = (
-            entry.status == TimeEntry.Status.POSTING
-            and entry.lease_expires_at is not None
-            and entry.lease_expires_at < now
-        )
-        if not (due or abandoned):
-            return f"not due ({entry.status})"
-        if abandoned:
-            entry.needs_lookup = True  # the dead worker may have posted it
         connection = (
             PSAConnection.objects.select_for_update()
-            .filter(tenant_id=entry.tenant_id, is_active=True)
+            .filter(
+                is_active=True,
+                tenant_id=Subquery(TimeEntry.objects.filter(pk=entry_id).values("tenant_id")),
+            )
             .first()
         )
-        if connection is None:
-            entry_fail(
-                entry=entry,
-                error_class=ErrorClass.CONFIGURATION,
-                error="The tenant has no active PSA connection: add one under PSA connections, "
-                "then retry this entry.",
-            )
-            return entry.status
-        entry.connection = connection
-        if connection.paused_at is not None:
-            # Held behind the pause, which stays as it is: its reason is not repeated into
-            # itself, nor written to the history once per entry.
-            entry_hold(
-                entry=entry,
-                error=ConfigurationError(f"The connection is paused: {connection.pause_reason}"),
-                pause_connection=False,
-            )
-            return entry.status
+        if connection is None or connection.paused_at is not None:
+            return _not_claimed(entry_id=entry_id, connection=connection, now=now)
         in_flight = (
             TimeEntry.objects.filter(
-                connection=connection,
-                status=TimeEntry.Status.POSTING,
-                lease_expires_at__gte=now,
+                connection=connection, status=TimeEntry.Status.POSTING, lease_expires_at__gte=now
             )
-            .exclude(pk=entry.pk)
-            .count()
+            .exclude(pk=entry_id)
+            .order_by()
+            .values("connection")
+            .annotate(n=Count("pk"))
+            .values("n")
         )
-        if in_flight >= connection.max_concurrency:
-            # The connection's concurrency is used up: come back in a moment, no attempt used.
-            entry_wait(
-                entry=entry,
-                reason=TimeEntry.WaitReason.CONCURRENCY,
-                seconds=1 + random.uniform(0, 2),
-                attempt_claimed=False,
+        abandoned = Q(status=TimeEntry.Status.POSTING, lease_expires_at__lt=now)
+        claimed = (
+            TimeEntry.objects.filter(pk=entry_id)
+            .filter(_due(now) | abandoned)
+            .filter(LessThan(Coalesce(Subquery(in_flight), 0), connection.max_concurrency))
+            .update(
+                status=TimeEntry.Status.POSTING,
+                waiting_for="",
+                # Counted before the try: a crash mid-post still counts.
+                attempts=F("attempts") + 1,
+                counted_attempts=F("counted_attempts") + 1,
+                lease_expires_at=now + dt.timedelta(seconds=lease_seconds()),
+                enqueued_at=None,
+                connection=connection,
+                # Abandoned by a dead worker, which may have posted it: look first.
+                needs_lookup=Case(When(abandoned, then=Value(True)), default=F("needs_lookup")),
+                updated_at=now,
             )
-            return "deferred (connection busy)"
-        entry.status = TimeEntry.Status.POSTING
-        entry.waiting_for = ""
-        entry.attempts += 1  # counted before the try: a crash mid-post still counts
-        entry.counted_attempts += 1
-        entry.lease_expires_at = now + dt.timedelta(seconds=lease_seconds())
-        entry.enqueued_at = None
-        entry.save()
+        )
+        if not claimed:
+            return _not_claimed(entry_id=entry_id, connection=connection, now=now)
+        entry = TimeEntry.objects.select_related("run").get(pk=entry_id)
+    entry.connection = connection  # the one locked above (no second read)
     return entry, connection
+
+
+def _due(now: dt.datetime) -> Q:
+    return Q(status__in=TimeEntry.OPEN_STATUSES) & (
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    )
+
+
+def _not_claimed(*, entry_id: int, connection: PSAConnection | None, now: dt.datetime) -> str:
+    """Why the entry was not claimed, acted on: not due, no active connection (failed), the
+    connection paused (held) or its concurrency used up (a short wait). Inside ``_claim``'s
+    transaction, after the connection's lock."""
+    entry = TimeEntry.objects.select_for_update().filter(pk=entry_id).first()
+    if entry is None:
+        return "unknown entry"
+    due = entry.status in TimeEntry.OPEN_STATUSES and (
+        entry.next_attempt_at is None or entry.next_attempt_at <= now
+    )
+    abandoned = (
+        entry.status == TimeEntry.Status.POSTING
+        and entry.lease_expires_at is not None
+        and entry.lease_expires_at < now
+    )
+    if not (due or abandoned):
+        return f"not due ({entry.status})"
+    if connection is None:
+        entry_fail(
+            entry=entry,
+            error_class=ErrorClass.CONFIGURATION,
+            error="The tenant has no active PSA connection: add one under PSA connections, "
+            "then retry this entry.",
+        )
+        return entry.status
+    entry.connection = connection
+    if connection.paused_at is not None:
+        # Held behind the pause, which stays as it is: its reason is not repeated into
+        # itself, nor written to the history once per entry.
+        entry_hold(
+            entry=entry,
+            error=ConfigurationError(f"The connection is paused: {connection.pause_reason}"),
+            pause_connection=False,
+        )
+        return entry.status
+    # Due, but the connection's concurrency is used up: come back in a moment, no attempt used.
+    entry_wait(
+        entry=entry,
+        reason=TimeEntry.WaitReason.CONCURRENCY,
+        seconds=1 + random.uniform(0, 2),
+        attempt_claimed=False,
+    )
+    return "deferred (connection busy)"
 
 
 def _resolve_user(
