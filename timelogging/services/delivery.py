@@ -66,6 +66,24 @@ def backoff_delay(
     return delay
 
 
+# The fields an outcome of an attempt changes: saves write these only (``update_fields``), not
+# the entry's notes, window and references, which the worker read but did not change.
+DELIVERY_FIELDS = (
+    "status",
+    "attempts",
+    "counted_attempts",
+    "next_attempt_at",
+    "enqueued_at",
+    "lease_expires_at",
+    "needs_lookup",
+    "waiting_for",
+    "error_class",
+    "error",
+    "connection",
+    "updated_at",
+)
+
+
 def lease_seconds() -> int:
     return settings.PIADESK_POSTING_LEASE_SECONDS
 
@@ -104,7 +122,7 @@ def entry_schedule_retry(
     entry.lease_expires_at = None
     entry.error_class = error.kind
     entry.error = error.message
-    entry.save()
+    entry.save(update_fields=DELIVERY_FIELDS)
 
 
 def entry_wait(*, entry: TimeEntry, reason: str, seconds: float, attempt_claimed: bool) -> None:
@@ -120,7 +138,7 @@ def entry_wait(*, entry: TimeEntry, reason: str, seconds: float, attempt_claimed
     entry.next_attempt_at = timezone.now() + dt.timedelta(seconds=seconds)
     entry.enqueued_at = None
     entry.lease_expires_at = None
-    entry.save()
+    entry.save(update_fields=DELIVERY_FIELDS)
 
 
 def entry_fail(*, entry: TimeEntry, error_class: str, error: str) -> None:
@@ -130,7 +148,7 @@ def entry_fail(*, entry: TimeEntry, error_class: str, error: str) -> None:
     entry.lease_expires_at = None
     entry.error_class = error_class
     entry.error = error
-    entry.save()
+    entry.save(update_fields=DELIVERY_FIELDS)
 
 
 def entry_hold(*, entry: TimeEntry, error: PSAError, pause_connection: bool = True) -> None:
@@ -144,7 +162,7 @@ def entry_hold(*, entry: TimeEntry, error: PSAError, pause_connection: bool = Tr
     entry.lease_expires_at = None
     entry.error_class = error.kind
     entry.error = error.message
-    entry.save()
+    entry.save(update_fields=DELIVERY_FIELDS)
     if pause_connection and entry.connection_id:
         connection_pause(connection_id=entry.connection_id, reason=error.message)
 

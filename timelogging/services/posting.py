@@ -55,6 +55,7 @@ from timelogging.services.connections import (
     connection_posted_since_test,
 )
 from timelogging.services.delivery import (
+    DELIVERY_FIELDS,
     entry_fail,
     entry_hold,
     entry_schedule_retry,
@@ -63,6 +64,17 @@ from timelogging.services.delivery import (
 )
 
 logger = logging.getLogger(__name__)
+
+# What a successful post writes besides the delivery state (``delivery.DELIVERY_FIELDS``).
+POSTED_FIELDS = (
+    "psa_entry_id",
+    "psa_ticket_url",
+    "psa_user_ref",
+    "psa_user_name",
+    "start",
+    "end",
+    "posted_at",
+)
 
 
 def entry_post(*, entry_id: int) -> str:
@@ -377,7 +389,7 @@ def _record_success(
         entry.next_attempt_at = entry.enqueued_at = entry.lease_expires_at = None
         entry.error_class = ""
         entry.error = ""
-        entry.save()
+        entry.save(update_fields=[*DELIVERY_FIELDS, *POSTED_FIELDS])
         _record_attempt(
             entry=entry,
             started=started,
