@@ -328,6 +328,10 @@ Q_CLUSTER: dict[str, Any] = {
     "ack_failures": True,
     "save_limit": env_int("Q_SAVE_LIMIT", -1),
     "poll": 0.5,
+    # One statement takes up to `bulk` tasks, oldest first (piadesk/broker.py, PostgreSQL);
+    # one per worker keeps each busy without holding more than the cluster can start.
+    "broker_class": "piadesk.broker.OrmBroker",
+    "bulk": env_int("Q_WORKERS", 2),
     "catch_up": False,
     "label": "Task queue",
     # Where the clusters save their heartbeat statistics (see CACHES above).
