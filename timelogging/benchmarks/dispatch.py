@@ -8,7 +8,8 @@ whose connection points at a PSA stand-in (``bench/psa_standin.py``), starts a r
 - the steady rate: entries posted from 10 % to 90 % of the batch (from the entries'
   ``posted_at``, so the cluster's start-up and the tail are excluded), to be divided by W / L;
 - the CPU spent per entry over the same stretch, by the cluster's processes, their PostgreSQL
-  backends and the stand-in (from ``/proc``; Linux only, else not reported);
+  backends and the stand-in (from ``/proc``, processes that ended included; Linux only, else
+  not reported);
 - the workers' resident memory at 10 % and at 90 % (flat when nothing accumulates per entry).
 
 What the PSA saw (requests per entry, duplicates, most in flight, most per minute) comes from
@@ -192,15 +193,32 @@ class _Sample:
     posted: int
 
 
-def _sample(cluster_pgid: int, psa_url: str, posted: int) -> _Sample | None:
-    if not Path("/proc/self/stat").exists():
-        return None
-    cluster = _group_pids(cluster_pgid)
-    cpu = sum(_proc_cpu_seconds(pid) for pid in cluster + _backend_pids())
-    cpu += psa_stats(psa_url)["cpu_seconds"]
-    # The workers are the cluster's biggest processes: the largest RSS is the figure to watch.
-    rss = max((_proc_rss_mb(pid) for pid in cluster), default=0.0)
-    return _Sample(cpu=cpu, rss_mb=rss, posted=posted)
+class _CpuTracker:
+    """CPU seconds used so far by the cluster's processes and their PostgreSQL backends, dead
+    ones included. django-q2 replaces a worker after 500 tasks (its ``recycle``) and the
+    replaced worker's backend ends with it: a sum over the live processes only would drop
+    their CPU. So every process seen keeps its last reading; ``track`` is called every
+    0.1 s, so a process that ends loses at most its last 0.1 s."""
+
+    def __init__(self, cluster_pgid: int) -> None:
+        self.cluster_pgid = cluster_pgid
+        self.seen: dict[int, float] = {}
+
+    def track(self) -> None:
+        for pid in _group_pids(self.cluster_pgid) + _backend_pids():
+            cpu = _proc_cpu_seconds(pid)
+            if cpu:
+                self.seen[pid] = max(cpu, self.seen.get(pid, 0.0))
+
+    def sample(self, psa_url: str, posted: int) -> _Sample | None:
+        if not Path("/proc/self/stat").exists():
+            return None
+        self.track()
+        cpu = sum(self.seen.values()) + psa_stats(psa_url)["cpu_seconds"]
+        # The workers are the cluster's biggest processes: the largest RSS is the figure to
+        # watch (django-q2's recycling after 500 tasks is part of what keeps it flat).
+        rss = max((_proc_rss_mb(pid) for pid in _group_pids(self.cluster_pgid)), default=0.0)
+        return _Sample(cpu=cpu, rss_mb=rss, posted=posted)
 
 
 def dispatch_measure(
@@ -230,16 +248,18 @@ def dispatch_measure(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    tracker = _CpuTracker(cluster.pid)
     first: _Sample | None = None
     last: _Sample | None = None
     try:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             posted = TimeEntry.objects.filter(status=TimeEntry.Status.POSTED).count()
+            tracker.track()
             if first is None and posted >= entries * 0.1:
-                first = _sample(cluster.pid, psa_url, posted)
+                first = tracker.sample(psa_url, posted)
             if last is None and posted >= entries * 0.9:
-                last = _sample(cluster.pid, psa_url, posted)
+                last = tracker.sample(psa_url, posted)
             done = TimeEntry.objects.filter(status__in=TERMINAL).count()
             if done >= entries or cluster.poll() is not None:
                 break
