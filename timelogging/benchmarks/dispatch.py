@@ -121,6 +121,9 @@ def dispatch_seed(
                 TimeEntry(
                     tenant=tenant,
                     run=run,
+                    # bulk_create skips TimeEntry.save, which copies these from the run.
+                    client=client,
+                    automation=automation,
                     log_as=Tenant.LogAs.SPECIFIED,
                     minutes=3,
                     start=run.started_at,
