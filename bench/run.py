@@ -411,6 +411,11 @@ def main() -> None:
         help="names of the databases created and dropped (another checkout may be measuring)",
     )
     parser.add_argument("--only", choices=["ingest", "dispatch"], default=None)
+    parser.add_argument(
+        "--dispatch-plan",
+        default="",
+        help="dispatch runs instead of the default ones, e.g. 8:100:800,2:1:1000 (W:L ms:N)",
+    )
     args = parser.parse_args()
     args.seconds = 4 if args.quick else 10
     args.rounds = 2
@@ -462,6 +467,11 @@ def main() -> None:
                 if args.quick
                 else [(2, 100, 400), (8, 100, 800), (2, 1, DRAIN_SHORT), (2, 1, DRAIN_LONG)]
             )
+            if args.dispatch_plan:
+                plan = []
+                for run_spec in args.dispatch_plan.split(","):
+                    workers, latency, entries = (int(x) for x in run_spec.split(":"))
+                    plan.append((workers, latency, entries))
             for workers, latency, entries in plan:
                 dispatches.append(
                     bench_dispatch(
