@@ -154,7 +154,9 @@ def _claim(*, entry_id: int) -> tuple[TimeEntry, PSAConnection] | str:
             PSAConnection.objects.select_for_update()
             .filter(
                 is_active=True,
-                tenant_id=Subquery(TimeEntry.objects.filter(pk=entry_id).values("tenant_id")),
+                tenant_id=Subquery(
+                    TimeEntry.objects.filter(pk=entry_id).order_by().values("tenant_id")
+                ),
             )
             .first()
         )
