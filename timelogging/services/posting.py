@@ -193,7 +193,9 @@ def _claim(*, entry_id: int) -> tuple[TimeEntry, PSAConnection] | str:
         )
         if not claimed:
             return _not_claimed(entry_id=entry_id, connection=connection, now=now)
-        entry = TimeEntry.objects.select_related("run").get(pk=entry_id)
+    # Read once claimed and committed (the entry is this worker's until its lease ends), so
+    # that the connection's lock is held for the UPDATE only.
+    entry = TimeEntry.objects.select_related("run").get(pk=entry_id)
     entry.connection = connection  # the one locked above (no second read)
     return entry, connection
 
