@@ -508,6 +508,14 @@ class TimeEntry(TenantOwned):
             models.Index(fields=["tenant", "-created_at", "-id"]),
             # The sweep: open entries that are due.
             models.Index(fields=["status", "next_attempt_at"], name="entry_due"),
+            # The claim's count of a connection's entries in flight (posting): a handful of
+            # rows. Without it PostgreSQL also reads the connection's foreign key index, every
+            # entry the connection ever claimed, so a claim cost more the longer the drain.
+            models.Index(
+                fields=["connection", "lease_expires_at"],
+                name="entry_in_flight",
+                condition=models.Q(status="posting"),
+            ),
             # The queue page (oldest waiting) and the admin's status filter.
             models.Index(fields=["status", "created_at"], name="entry_status_age"),
             # Superusers' and auditors' list across tenants, newest first.
