@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("timelogging", "0016_entry_client_automation_indexes"),
+        ("timelogging", "0017_tenant_config_version"),
     ]
 
     operations = [
