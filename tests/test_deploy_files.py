@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import http.client
+import ipaddress
 import json
 import re
 import shutil
@@ -121,6 +122,16 @@ def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=1))
+        # The test connects to 127.0.0.1: named so that requests can verify the certificate.
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [
+                    x509.DNSName("piadesk.example.com"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                ]
+            ),
+            critical=False,
+        )
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = directory / "fullchain.pem", directory / "privkey.pem"
@@ -177,13 +188,13 @@ def nginx_site(tmp_path):
         """
     )
     command = [NGINX, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")]
-    yield command, http_port, https_port
+    yield command, http_port, https_port, str(cert)
     subprocess.run([*command, "-s", "stop"], capture_output=True, timeout=30)
     backend.shutdown()
 
 
 def test_the_nginx_example_is_valid_and_proxies_as_documented(nginx_site):
-    command, http_port, https_port = nginx_site
+    command, http_port, https_port, cert = nginx_site
     checked = subprocess.run([*command, "-t"], capture_output=True, text=True, timeout=30)
     assert checked.returncode == 0, checked.stderr
     started = subprocess.run(command, capture_output=True, text=True, timeout=30)
@@ -191,7 +202,7 @@ def test_the_nginx_example_is_valid_and_proxies_as_documented(nginx_site):
     https = f"https://127.0.0.1:{https_port}"
     for _ in range(50):
         try:
-            requests.get(https, verify=False, timeout=2)
+            requests.get(https, verify=cert, timeout=2)
             break
         except requests.ConnectionError:
             time.sleep(0.1)
@@ -210,7 +221,7 @@ def test_the_nginx_example_is_valid_and_proxies_as_documented(nginx_site):
     proxied = requests.get(
         f"{https}/api/v1/automation-runs/",
         headers={"Host": "piadesk.example.com", "X-Forwarded-Proto": "http"},
-        verify=False,
+        verify=cert,
         timeout=5,
     )
     assert proxied.status_code == 200
@@ -221,7 +232,7 @@ def test_the_nginx_example_is_valid_and_proxies_as_documented(nginx_site):
     assert proxied.json()["path"] == "/api/v1/automation-runs/"
 
     # /metrics is served to the host itself (Prometheus on the same machine) ...
-    metrics = requests.get(f"{https}/metrics", verify=False, timeout=5)
+    metrics = requests.get(f"{https}/metrics", verify=cert, timeout=5)
     assert metrics.status_code == 200 and metrics.json()["path"] == "/metrics"
     # ... and refused to any other address (127.0.0.2 is another source on the loopback).
     assert get_from("127.0.0.2", https_port, "/metrics") == 403
