@@ -89,3 +89,14 @@ def test_retry_is_cheap(api, run_payload):
     # could have rolled back).
     assert count_queries(api, run_payload()) <= 8
     assert count_queries(api, run_payload()) <= 6
+
+
+def test_the_ingest_enqueues_with_its_one_insert_broker_under_the_projects_broker():
+    """The project configures its own ORM broker (piadesk/broker.py, for the dequeue); the
+    ingest's plain-INSERT enqueue must still be used with it, not silently dropped."""
+    from django_q.conf import Conf
+
+    from timelogging.services.ingest import _ingest_broker, _InTransactionORMBroker
+
+    assert Conf.BROKER_CLASS == "piadesk.broker.OrmBroker"
+    assert isinstance(_ingest_broker(), _InTransactionORMBroker)

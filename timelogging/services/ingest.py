@@ -29,7 +29,7 @@ from typing import Any, TypeVar, cast
 from django.db import IntegrityError, connections, router, transaction
 from django.db.models import Field, Model, UniqueConstraint
 from django.utils import timezone
-from django_q.brokers import Broker
+from django_q.brokers import Broker, get_broker
 from django_q.brokers.orm import ORM
 from django_q.conf import Conf
 from django_q.models import OrmQ
@@ -402,9 +402,10 @@ class _InTransactionORMBroker(ORM):  # type: ignore[misc]  # django-q2 ships no 
 
 @functools.cache
 def _ingest_broker() -> Broker | None:
-    # Only while the queue is django-q2's ORM broker (the design: the task row commits with
-    # the entry); any other broker is used as configured.
-    return _InTransactionORMBroker() if Conf.ORM and not Conf.BROKER_CLASS else None
+    # Only while the queue is django-q2's ORM broker or a subclass of it (the project's own,
+    # piadesk/broker.py, differs in its dequeue only): the task row commits with the entry.
+    # Any other broker is used as configured.
+    return _InTransactionORMBroker() if isinstance(get_broker(), ORM) else None
 
 
 def sweep_enqueue() -> None:
