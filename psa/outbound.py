@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -163,18 +165,30 @@ class OutboundPolicy:
         ``socket.gaierror`` when it does not resolve."""
         if reason := self.host_refusal(host):
             raise OutboundRefused(host, reason)
-        infos = getaddrinfo(host.strip("[]"), port, 0, socket.SOCK_STREAM)
+        infos = getaddrinfo(_lookup_name(host), port, 0, socket.SOCK_STREAM)
+        self._vet(host, infos)
+        return infos
+
+    def _vet(self, host: str, infos: list[tuple[Any, ...]]) -> None:
         for info in infos:
             ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
             if kind := self.address_refusal(ip):
                 raise OutboundRefused(host, f"it resolves to {ip}, {kind}")
-        return infos
 
     def check_host(self, host: str) -> str | None:
         """The refusal message for ``host`` as a form would show it, or None (also when it
-        does not resolve now: that is said when connecting)."""
+        does not resolve now: that is said when connecting). Inside ``names_resolved_ahead``
+        the name's answer is the one looked up there (no DNS while a transaction is open)."""
+        answer = (_answers_ahead.get() or {}).get(_lookup_name(host))
         try:
-            self.resolve(host, 443)
+            if answer is None:
+                self.resolve(host, 443)
+            elif reason := self.host_refusal(host):
+                raise OutboundRefused(host, reason)
+            elif isinstance(answer, BaseException):
+                raise answer
+            else:
+                self._vet(host, answer)
         except OutboundRefused as exc:
             return str(exc)
         except (OSError, UnicodeError):
@@ -185,6 +199,42 @@ class OutboundPolicy:
 def getaddrinfo(*args: Any) -> list[tuple[Any, ...]]:
     """The resolver (a seam for tests, which fake DNS answers)."""
     return socket.getaddrinfo(*args)
+
+
+def _lookup_name(host: str) -> str:
+    return host.strip("[]")
+
+
+# What ``names_resolved_ahead`` looked up: the name's getaddrinfo answer, or the error it
+# raised. Read by ``check_host`` only: the connection itself always resolves again.
+_answers_ahead: ContextVar[dict[str, list[tuple[Any, ...]] | BaseException] | None] = ContextVar(
+    "piadesk_outbound_answers_ahead", default=None
+)
+
+
+@contextmanager
+def names_resolved_ahead(hosts: Iterable[str]) -> Iterator[None]:
+    """Look ``hosts`` up now, so that ``check_host`` inside the block answers without DNS.
+
+    A save page validates and saves in one database transaction (Django admin's
+    ``changeform_view``); a resolver that takes seconds to answer would hold that transaction,
+    its connection and its row locks open for as long. The page resolves the names it was sent
+    before the transaction begins and the checks inside use those answers.
+    """
+    answers: dict[str, list[tuple[Any, ...]] | BaseException] = {}
+    for host in hosts:
+        name = _lookup_name(host)
+        if name in answers or not name:
+            continue
+        try:
+            answers[name] = getaddrinfo(name, 443, 0, socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            answers[name] = exc
+    token = _answers_ahead.set(answers)
+    try:
+        yield
+    finally:
+        _answers_ahead.reset(token)
 
 
 # --- urllib3 / requests plumbing -------------------------------------------------------------

@@ -198,3 +198,49 @@ def test_test_connection_shows_no_body_of_an_unexpected_halopsa_answer(status, b
     assert not result.ok
     assert str(status) in result.message
     assert "internal-banner" not in result.message
+
+
+@pytest.fixture
+def resolver(monkeypatch):
+    """DNS answers by name, and for each lookup whether a database transaction was open."""
+    import socket
+
+    from django.db import connection
+
+    from psa import outbound
+
+    answers = {"psa.example.com": "93.184.215.14", "inside.example.com": "10.1.2.3"}
+    looked_up = []  # (name, whether a transaction was open)
+
+    def getaddrinfo(host, port, *args):
+        looked_up.append((host, connection.in_atomic_block))
+        if host not in answers:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answers[host], port))]
+
+    monkeypatch.setattr(outbound, "getaddrinfo", getaddrinfo)
+    return looked_up
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_save_page_resolves_addresses_before_its_transaction(
+    admin_client, tenant, production_policy, resolver
+):
+    # Django's admin validates and saves in one transaction: a resolver that takes seconds
+    # must not hold it (and the connection row) open. Every lookup happens before it begins.
+    response = admin_client.post(
+        admin_url(PSAConnection, "add"),
+        {**CW, "tenant": tenant.pk, "site_url": "https://psa.example.com"},
+    )
+    assert response.status_code == 302, form_errors(response)
+    assert PSAConnection.objects.get().settings["site_url"] == "https://psa.example.com"
+    assert resolver == [("psa.example.com", False)]
+
+    # The same answers still refuse a name that resolves inside the network.
+    url = admin_url(PSAConnection.objects.get(), "change")
+    data = changeform_data(
+        admin_client.get(url), site_url="https://inside.example.com", private_key="Private-Key-2"
+    )
+    response = admin_client.post(url, data)
+    assert "it resolves to 10.1.2.3" in form_errors(response)["site_url"][0]
+    assert resolver[1:] == [("inside.example.com", False)]

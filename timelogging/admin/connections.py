@@ -15,6 +15,7 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from psa.base import PSAUser
+from psa.outbound import names_resolved_ahead
 from psa.registry import BACKENDS, backend_class, vendor_choices
 from timelogging.admin.base import TenantScopedModelAdmin
 from timelogging.admin.psa_tools import (
@@ -58,6 +59,28 @@ class VendorFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: Any) -> Any:
         return queryset.filter(vendor=self.value()) if self.value() else queryset
+
+
+# Every vendor's address fields: a POST names the vendor only on the add page.
+URL_FIELDS = frozenset(
+    field.name
+    for backend in BACKENDS.values()
+    for field in backend.config_fields
+    if field.kind == "url"
+)
+
+
+def posted_hosts(request: HttpRequest) -> list[str]:
+    """The host names in the address fields of a posted connection page."""
+    hosts = []
+    for name in URL_FIELDS:
+        try:
+            host = urlsplit(request.POST.get(name, "").strip()).hostname
+        except ValueError:
+            continue  # the form says what is wrong with it
+        if host:
+            hosts.append(host)
+    return hosts
 
 
 @admin.register(PSAConnection, site=admin_site)
@@ -112,6 +135,21 @@ class PSAConnectionAdmin(TenantScopedModelAdmin):
             return HttpResponseRedirect(f"{request.path}?{query.urlencode()}")
         extra = {**(extra_context or {}), "fields_for": self._vendor(request, None)}
         return super().add_view(request, form_url, extra)
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> Any:
+        if request.method != "POST":
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        # The outbound policy resolves the PSA addresses typed here; Django validates and saves
+        # in one transaction, which a slow resolver would hold open (and the connection row
+        # locked): the names are looked up first, and the checks inside use those answers.
+        with names_resolved_ahead(posted_hosts(request)):
+            return super().changeform_view(request, object_id, form_url, extra_context)
 
     def get_form(
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
