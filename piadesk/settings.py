@@ -147,6 +147,15 @@ DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'piadesk
 DATABASES = {
     "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
+    "DATABASE_PREPARED_STATEMENTS", True
+):
+    # Parameters bound by the server, so that psycopg prepares a statement a connection runs
+    # a fifth time (its default threshold): the worker's and the ingest's few statements are
+    # then neither parsed nor planned again. make bench: CPU per posted entry 23 -> 19 ms
+    # (Python and PostgreSQL together). Turn it off behind a PgBouncer in transaction pooling
+    # mode older than 1.21, which cannot keep prepared statements.
+    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web and worker share one SQLite file: WAL lets readers run beside the writer, IMMEDIATE
     # transactions take the write lock up front (no "database is locked" on lock upgrade), and

@@ -120,3 +120,35 @@ def test_an_attempt_that_could_outlive_its_task_is_refused(monkeypatch, env):
     finally:
         monkeypatch.undo()
         importlib.reload(piadesk_settings)
+
+
+def test_postgresql_binds_parameters_on_the_server_unless_turned_off(monkeypatch):
+    """Server-side binding lets psycopg prepare the statements a connection repeats (the
+    worker's, the ingest's); a PgBouncer in transaction mode before 1.21 needs it off."""
+    import piadesk.settings as piadesk_settings
+
+    try:
+        monkeypatch.setenv("DATABASE_URL", "postgres://piadesk@127.0.0.1:5432/piadesk")
+        importlib.reload(piadesk_settings)
+        assert piadesk_settings.DATABASES["default"]["OPTIONS"]["server_side_binding"] is True
+        monkeypatch.setenv("DATABASE_PREPARED_STATEMENTS", "off")
+        importlib.reload(piadesk_settings)
+        options = piadesk_settings.DATABASES["default"].get("OPTIONS", {})
+        assert "server_side_binding" not in options
+        monkeypatch.setenv("DATABASE_URL", "sqlite:///:memory:")
+        monkeypatch.delenv("DATABASE_PREPARED_STATEMENTS")
+        importlib.reload(piadesk_settings)
+        assert "server_side_binding" not in piadesk_settings.DATABASES["default"]["OPTIONS"]
+    finally:
+        monkeypatch.undo()
+        importlib.reload(piadesk_settings)
+
+
+@pytest.mark.django_db
+def test_the_test_database_connection_uses_the_configured_binding():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        raw = type(cursor.cursor).__name__
+    if connection.vendor == "postgresql":
+        assert raw == "ServerBindingCursor"  # not Django's ClientCursor

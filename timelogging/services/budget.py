@@ -22,12 +22,12 @@ import datetime as dt
 import math
 
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from psa.base import ErrorClass, RetryableError
 from psa.registry import backend_class
 from timelogging.models import PSAConnection, RequestBudget
+from timelogging.services.worker_sql import budget_take
 
 
 class BudgetExhausted(RetryableError):
@@ -47,7 +47,7 @@ def budget_spend(*, connection: PSAConnection, now: dt.datetime | None = None) -
     window = now.replace(second=0, microsecond=0)
     limit = requests_per_minute(connection)
     for _ in range(2):  # a second time only after creating the connection's row
-        if _spend(connection_id=connection.pk, window=window, limit=limit):
+        if budget_take(connection_id=connection.pk, window=window, limit=limit):
             return
         if RequestBudget.objects.filter(connection_id=connection.pk).exists():
             break
@@ -63,18 +63,4 @@ def budget_spend(*, connection: PSAConnection, now: dt.datetime | None = None) -
         f"piadesk's request budget for this connection ({limit} per minute) is used "
         "up; the entry waits for the next minute.",
         retry_after=max(1.0, wait),
-    )
-
-
-def _spend(*, connection_id: int, window: dt.datetime, limit: int) -> bool:
-    """One request counted, if the budget allows it: a new minute starts at 1, the current one
-    (or one a worker with a clock slightly ahead started) goes up by 1 while under ``limit``."""
-    new_minute = Q(window_start__lt=window)
-    return bool(
-        RequestBudget.objects.filter(
-            Q(connection_id=connection_id) & (new_minute | Q(used__lt=limit))
-        ).update(
-            window_start=Case(When(new_minute, then=Value(window)), default=F("window_start")),
-            used=Case(When(new_minute, then=Value(1)), default=F("used") + 1),
-        )
     )

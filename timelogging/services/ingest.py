@@ -24,10 +24,9 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from django.db import IntegrityError, connections, router, transaction
-from django.db.models import Field, Model, UniqueConstraint
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_q.brokers import Broker, get_broker
 from django_q.brokers.orm import ORM
@@ -45,6 +44,7 @@ from timelogging.models import (
 from timelogging.services import ingest_cache
 from timelogging.services.decision import Decision, SettingsInForce, decide, entry_window
 from timelogging.services.ingest_cache import KnownAutomation, KnownClient, TenantCatalog
+from timelogging.services.rows import row_insert
 
 NOTES_MAX_CHARS = 4000  # fits every supported PSA's notes field with room to spare
 
@@ -176,7 +176,7 @@ def _record(*, catalog: TenantCatalog, data: dict[str, Any], digest: str) -> Ing
             next_attempt_at=run.received_at,
             enqueued_at=run.received_at,
         )
-        _insert(entry)
+        row_insert(entry)
         run.entry = entry
         entry_enqueue(entry_id=entry.pk, broker=_ingest_broker())
     return IngestResult(run, created=True)
@@ -185,55 +185,7 @@ def _record(*, catalog: TenantCatalog, data: dict[str, Any], digest: str) -> Ing
 def _insert_unless_reported(run: AutomationRun) -> bool:
     """Insert the run unless its (tenant, run_id) exists: one statement, no look-up first.
     Returns False when the run_id was already reported."""
-    return _insert(run, unless="run_unique_per_tenant")
-
-
-def _insert(obj: Model, *, unless: str = "") -> bool:
-    """``INSERT … RETURNING id`` for a new row, written from the model's own fields (their
-    ``pre_save`` and database preparation, as ``Model.save`` does); with ``unless`` (a unique
-    constraint's name), ``ON CONFLICT (its columns) DO NOTHING``: False when that inserted
-    nothing.
-
-    Why not ``Model.save``: Django's ``bulk_create(ignore_conflicts=True)`` does not return
-    the new id, and the ORM's insert machinery cost more than the statement on this path (the
-    run and the entry of every ingest). It sends no ``pre_save``/``post_save`` signal and runs
-    no ``save()`` override: for the models written here (``AutomationRun``, ``TimeEntry``,
-    django-q2's ``OrmQ``) no receiver is registered (none is audited), and ``_record`` sets
-    what ``TimeEntry.save`` would (its client and automation).
-    """
-    model = type(obj)
-    connection = connections[router.db_for_write(model)]
-    fields, sql = _insert_statement(model, connection.alias, unless)
-    values = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    obj.pk = row[0]
-    obj._state.adding = False
-    obj._state.db = connection.alias
-    return True
-
-
-@functools.cache
-def _insert_statement(
-    model: type[Model], alias: str, unless: str
-) -> tuple[list[Field[Any, Any]], str]:
-    meta = model._meta
-    quote = connections[alias].ops.quote_name
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
-    columns = {f.name: quote(cast(str, f.column)) for f in fields}
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(columns.values())}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))}) "
-    )
-    if unless:
-        unique = next(
-            c for c in meta.constraints if isinstance(c, UniqueConstraint) and c.name == unless
-        )
-        sql += f"ON CONFLICT ({', '.join(columns[name] for name in unique.fields)}) DO NOTHING "
-    return fields, sql + f"RETURNING {quote(cast(str, meta.pk.column))}"
+    return row_insert(run, unless="run_unique_per_tenant")
 
 
 def run_decision(
@@ -388,15 +340,15 @@ def entry_enqueue(*, entry_id: int, broker: Broker | None = None) -> None:
 
 
 class _InTransactionORMBroker(ORM):  # type: ignore[misc]  # django-q2 ships no type hints
-    """django-q2's ORM broker, but its queue row written with one plain INSERT (``_insert``)
-    instead of the ORM's ``create``, and made once per process instead of on every
-    ``async_task``. Only for an enqueue inside the ingest's transaction: the ORM broker's
-    ``get_connection`` would first close stale connections, which a long-lived broker loop
-    needs and a transaction in progress must not."""
+    """django-q2's ORM broker, but its queue row written with one plain INSERT
+    (``rows.row_insert``) instead of the ORM's ``create``, and made once per process instead
+    of on every ``async_task``. Only for an enqueue inside the ingest's transaction: the ORM
+    broker's ``get_connection`` would first close stale connections, which a long-lived broker
+    loop needs and a transaction in progress must not."""
 
     def enqueue(self, task: str) -> int:
         row = OrmQ(key=self.list_key or Conf.CLUSTER_NAME, payload=task, lock=timezone.now())
-        _insert(row)
+        row_insert(row)
         return int(row.pk)
 
 

@@ -22,9 +22,6 @@ import logging
 import random
 
 from django.db import transaction
-from django.db.models import Case, Count, F, Q, Subquery, Value, When
-from django.db.models.functions import Coalesce
-from django.db.models.lookups import LessThan
 from django.utils import timezone
 
 from psa.base import (
@@ -62,6 +59,8 @@ from timelogging.services.delivery import (
     entry_wait,
     lease_seconds,
 )
+from timelogging.services.rows import row_insert, row_update
+from timelogging.services.worker_sql import connection_lock_for_entry, entry_claim
 
 logger = logging.getLogger(__name__)
 
@@ -150,60 +149,23 @@ def _claim(*, entry_id: int) -> tuple[TimeEntry, PSAConnection] | str:
     """
     now = timezone.now()
     with transaction.atomic():
-        connection = (
-            PSAConnection.objects.select_for_update()
-            .filter(
-                is_active=True,
-                tenant_id=Subquery(
-                    TimeEntry.objects.filter(pk=entry_id).order_by().values("tenant_id")
-                ),
-            )
-            .first()
-        )
-        if connection is None or connection.paused_at is not None:
+        locked = connection_lock_for_entry(entry_id)
+        if locked is None:
+            return _not_claimed(entry_id=entry_id, connection=None, now=now)
+        connection, run = locked
+        if connection.paused_at is not None:
             return _not_claimed(entry_id=entry_id, connection=connection, now=now)
-        in_flight = (
-            TimeEntry.objects.filter(
-                connection=connection, status=TimeEntry.Status.POSTING, lease_expires_at__gte=now
-            )
-            .exclude(pk=entry_id)
-            .order_by()
-            .values("connection")
-            .annotate(n=Count("pk"))
-            .values("n")
+        entry = entry_claim(
+            entry_id=entry_id,
+            connection=connection,
+            now=now,
+            lease_until=now + dt.timedelta(seconds=lease_seconds()),
         )
-        abandoned = Q(status=TimeEntry.Status.POSTING, lease_expires_at__lt=now)
-        claimed = (
-            TimeEntry.objects.filter(pk=entry_id)
-            .filter(_due(now) | abandoned)
-            .filter(LessThan(Coalesce(Subquery(in_flight), 0), connection.max_concurrency))
-            .update(
-                status=TimeEntry.Status.POSTING,
-                waiting_for="",
-                # Counted before the try: a crash mid-post still counts.
-                attempts=F("attempts") + 1,
-                counted_attempts=F("counted_attempts") + 1,
-                lease_expires_at=now + dt.timedelta(seconds=lease_seconds()),
-                enqueued_at=None,
-                connection=connection,
-                # Abandoned by a dead worker, which may have posted it: look first.
-                needs_lookup=Case(When(abandoned, then=Value(True)), default=F("needs_lookup")),
-                updated_at=now,
-            )
-        )
-        if not claimed:
+        if entry is None:
             return _not_claimed(entry_id=entry_id, connection=connection, now=now)
-    # Read once claimed and committed (the entry is this worker's until its lease ends), so
-    # that the connection's lock is held for the UPDATE only.
-    entry = TimeEntry.objects.select_related("run").get(pk=entry_id)
+    entry.run = run  # read with the connection (a run never changes)
     entry.connection = connection  # the one locked above (no second read)
     return entry, connection
-
-
-def _due(now: dt.datetime) -> Q:
-    return Q(status__in=TimeEntry.OPEN_STATUSES) & (
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-    )
 
 
 def _not_claimed(*, entry_id: int, connection: PSAConnection | None, now: dt.datetime) -> str:
@@ -358,7 +320,7 @@ def _record_attempt(
     backend: PSABackend | None,
 ) -> None:
     exchanges = _exchanges(backend)
-    PostAttempt.objects.create(
+    attempt = PostAttempt(
         tenant_id=entry.tenant_id,
         entry=entry,
         number=entry.attempts,
@@ -369,6 +331,7 @@ def _record_attempt(
         error=error,
         exchanges=[dataclasses.asdict(x) for x in exchanges],
     )
+    row_insert(attempt)  # one attempt per outcome: the plain INSERT (services/rows.py)
 
 
 def _record_success(
@@ -393,7 +356,8 @@ def _record_success(
         entry.next_attempt_at = entry.enqueued_at = entry.lease_expires_at = None
         entry.error_class = ""
         entry.error = ""
-        entry.save(update_fields=[*DELIVERY_FIELDS, *POSTED_FIELDS])
+        # The worker's most frequent write, as one plain UPDATE (services/rows.py).
+        row_update(entry, [*DELIVERY_FIELDS, *POSTED_FIELDS])
         _record_attempt(
             entry=entry,
             started=started,

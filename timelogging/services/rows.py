@@ -1,0 +1,161 @@
+"""Rows written and read by one plain statement, built from the models' own fields.
+
+The paths that run once per automation run (ingest) or once per attempt (the worker) spent more
+CPU in the ORM's query machinery — building, cloning and compiling querysets, ``Model.save`` —
+than in the statements themselves; on two cores that CPU set the pace of both. These helpers
+do what the ORM does for a row (each field's ``pre_save`` and database preparation on the way
+in, each field's conversions from the database on the way out) with statements prepared once
+per model and cached.
+
+What they skip: ``pre_save``/``post_save`` signals and ``save()`` overrides. Use them only for
+models that have neither an audit trail nor a receiver (``AutomationRun``, ``TimeEntry``,
+``PostAttempt``, ``RequestBudget``, django-q2's ``OrmQ``) and set yourself what an override
+would (``TimeEntry.save`` copies the run's client and automation).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar, cast
+
+from django.db import connections, router
+from django.db.models import Field, Model, UniqueConstraint
+
+M = TypeVar("M", bound=Model)
+Converter = Callable[[Any, Any, Any], Any]
+
+
+def row_insert(obj: Model, *, unless: str = "") -> bool:
+    """``INSERT … RETURNING id`` for a new row; with ``unless`` (a unique constraint's name),
+    ``ON CONFLICT (its columns) DO NOTHING``: False when that inserted nothing.
+
+    (Django's ``bulk_create(ignore_conflicts=True)`` does not return the new id.)
+    """
+    model = type(obj)
+    connection = connections[router.db_for_write(model)]
+    fields, sql = _insert_statement(model, connection.alias, unless)
+    values = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    obj.pk = row[0]
+    obj._state.adding = False
+    obj._state.db = connection.alias
+    return True
+
+
+def row_update(obj: Model, fields: Iterable[str]) -> int:
+    """``UPDATE … SET`` the named fields of an existing row (as ``save(update_fields=…)``,
+    ``auto_now`` fields included when named). Returns the number of rows updated."""
+    model = type(obj)
+    connection = connections[router.db_for_write(model)]
+    chosen, sql = _update_statement(model, connection.alias, tuple(fields))
+    values = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in chosen]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, obj.pk])
+        return int(cursor.rowcount)
+
+
+def columns(model: type[Model], alias: str = "") -> str:
+    """The model's columns in field order (each as ``alias.column`` when given an alias), for
+    the ``SELECT`` / ``RETURNING`` of a statement whose rows ``rows_of`` reads."""
+    quote = connections[router.db_for_read(model)].ops.quote_name
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(f"{prefix}{quote(name)}" for name in _column_names(model))
+
+
+def rows_as(model: type[M], sql: str, params: Mapping[str, Any] | Sequence[Any]) -> list[M]:
+    """The instances of ``model`` in the rows ``sql`` returns (see ``rows_of``)."""
+    return [cast(M, row[0]) for row in rows_of(sql, params, model)]
+
+
+def rows_of(
+    sql: str, params: Mapping[str, Any] | Sequence[Any], *models: type[Model]
+) -> list[tuple[Model, ...]]:
+    """One instance of each of ``models`` per row ``sql`` returns: its columns must be each
+    model's ``columns``, one model after the other, converted from the database as the ORM
+    would."""
+    connection = connections[router.db_for_read(models[0])]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    found = []
+    for row in rows:
+        instances, start = [], 0
+        for model in models:
+            width = len(_column_names(model))
+            values = list(row[start : start + width])
+            for index, converter, expression in _converters(model, connection.alias):
+                values[index] = converter(values[index], expression, connection)
+            instances.append(model.from_db(connection.alias, _attnames(model), values))
+            start += width
+        found.append(tuple(instances))
+    return found
+
+
+# --- statements and conversions, prepared once per model ---------------------------------------
+def _quote(alias: str) -> Callable[[str], str]:
+    return connections[alias].ops.quote_name
+
+
+@functools.cache
+def _insert_statement(
+    model: type[Model], alias: str, unless: str
+) -> tuple[list[Field[Any, Any]], str]:
+    meta = model._meta
+    quote = _quote(alias)
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    columns = {f.name: quote(cast(str, f.column)) for f in fields}
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(columns.values())}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) "
+    )
+    if unless:
+        unique = next(
+            c for c in meta.constraints if isinstance(c, UniqueConstraint) and c.name == unless
+        )
+        sql += f"ON CONFLICT ({', '.join(columns[name] for name in unique.fields)}) DO NOTHING "
+    return fields, sql + f"RETURNING {quote(cast(str, meta.pk.column))}"
+
+
+@functools.cache
+def _update_statement(
+    model: type[Model], alias: str, names: tuple[str, ...]
+) -> tuple[list[Field[Any, Any]], str]:
+    meta = model._meta
+    quote = _quote(alias)
+    fields = [cast("Field[Any, Any]", meta.get_field(name)) for name in names]
+    assignments = ", ".join(f"{quote(cast(str, f.column))} = %s" for f in fields)
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET {assignments} "  # noqa: S608 - names from the model
+        f"WHERE {quote(cast(str, meta.pk.column))} = %s"
+    )
+    return fields, sql
+
+
+@functools.cache
+def _column_names(model: type[Model]) -> tuple[str, ...]:
+    return tuple(cast(str, f.column) for f in model._meta.concrete_fields)
+
+
+@functools.cache
+def _attnames(model: type[Model]) -> list[str]:
+    return [f.attname for f in model._meta.concrete_fields]
+
+
+@functools.cache
+def _converters(model: type[Model], alias: str) -> list[tuple[int, Converter, Any]]:
+    """Each field's conversions from the database (as the ORM's compiler applies them), by
+    the field's position among the model's fields."""
+    connection = connections[alias]
+    converters = []
+    for index, field in enumerate(model._meta.concrete_fields):
+        expression = field.get_col(model._meta.db_table)
+        for converter in connection.ops.get_db_converters(
+            expression
+        ) + expression.get_db_converters(connection):
+            converters.append((index, converter, expression))
+    return converters
