@@ -144,7 +144,9 @@ class PSASession:
             self.before_request(method, url)
         started = self.clock()
         # Record the URL with its query (filter conditions, page): auditors need to see it.
-        url_with_query = requests.Request(method, url, params=params).prepare().url or url
+        url_with_query = (
+            requests.Request(method, url, params=params).prepare().url or url if params else url
+        )
         request_excerpt = ""
         if json_body is not None:
             request_excerpt = json.dumps(json_body, default=str)[:EXCERPT_CHARS]

@@ -65,3 +65,27 @@ def test_two_clusters_never_take_the_same_task(broker):
     with ThreadPoolExecutor(max_workers=4) as pool:
         taken = [pk for batch in pool.map(pull, range(4)) for pk in batch]
     assert sorted(taken) == sorted(ids)  # each task once, none left
+
+
+def test_an_acknowledged_task_is_deleted(broker):
+    ids = [broker.enqueue(f"task {i}") for i in range(2)]
+    broker.acknowledge(ids[0])
+    assert list(OrmQ.objects.values_list("pk", flat=True)) == [ids[1]]
+    broker.acknowledge(ids[0])  # delivered twice, acknowledged twice: nothing left to do
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a server that restarts")
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_the_database_dropped_is_replaced(broker):
+    """No check before each statement (a SELECT 1 per task): a connection that is gone, as
+    after a database restart, fails the statement and it runs again on a new one."""
+    from django.db import connections
+
+    ids = [broker.enqueue(f"task {i}") for i in range(3)]
+    db = connections[Conf.ORM]
+    db.ensure_connection()
+    db.connection.close()  # the server side went away under Django
+    broker.acknowledge(ids[0])
+    assert ids[0] not in set(OrmQ.objects.values_list("pk", flat=True))
+    db.connection.close()
+    assert [pk for pk, _ in broker.dequeue()] == ids[1:]

@@ -59,7 +59,7 @@ from timelogging.services.delivery import (
     entry_wait,
     lease_seconds,
 )
-from timelogging.services.rows import row_insert, row_update
+from timelogging.services.rows import row_insert, row_update_and_insert
 from timelogging.services.worker_sql import connection_lock_for_entry, entry_claim
 
 logger = logging.getLogger(__name__)
@@ -319,8 +319,22 @@ def _record_attempt(
     error: str,
     backend: PSABackend | None,
 ) -> None:
+    # One attempt per outcome: the plain INSERT (services/rows.py).
+    row_insert(
+        _attempt_row(entry=entry, started=started, outcome=outcome, error=error, backend=backend)
+    )
+
+
+def _attempt_row(
+    *,
+    entry: TimeEntry,
+    started: dt.datetime,
+    outcome: str,
+    error: str,
+    backend: PSABackend | None,
+) -> PostAttempt:
     exchanges = _exchanges(backend)
-    attempt = PostAttempt(
+    return PostAttempt(
         tenant_id=entry.tenant_id,
         entry=entry,
         number=entry.attempts,
@@ -331,7 +345,6 @@ def _record_attempt(
         error=error,
         exchanges=[dataclasses.asdict(x) for x in exchanges],
     )
-    row_insert(attempt)  # one attempt per outcome: the plain INSERT (services/rows.py)
 
 
 def _record_success(
@@ -342,29 +355,29 @@ def _record_success(
     started: dt.datetime,
     backend: PSABackend | None,
 ) -> None:
-    with transaction.atomic():
-        entry.status = TimeEntry.Status.POSTED
-        entry.psa_entry_id = result.psa_entry_id
-        if backend is not None:
-            entry.psa_ticket_url = backend.ticket_url(entry.run.ticket_id) or ""
-        if user.ref:
-            entry.psa_user_ref = user.ref
-            entry.psa_user_name = user.name  # never the id posing as a name
-        entry.start, entry.end = result.start, result.end
-        entry.posted_at = timezone.now()
-        entry.needs_lookup = False
-        entry.next_attempt_at = entry.enqueued_at = entry.lease_expires_at = None
-        entry.error_class = ""
-        entry.error = ""
-        # The worker's most frequent write, as one plain UPDATE (services/rows.py).
-        row_update(entry, [*DELIVERY_FIELDS, *POSTED_FIELDS])
-        _record_attempt(
-            entry=entry,
-            started=started,
-            outcome=AttemptOutcome.ADOPTED if result.adopted else AttemptOutcome.POSTED,
-            error="",
-            backend=backend,
-        )
+    entry.status = TimeEntry.Status.POSTED
+    entry.psa_entry_id = result.psa_entry_id
+    if backend is not None:
+        entry.psa_ticket_url = backend.ticket_url(entry.run.ticket_id) or ""
+    if user.ref:
+        entry.psa_user_ref = user.ref
+        entry.psa_user_name = user.name  # never the id posing as a name
+    entry.start, entry.end = result.start, result.end
+    entry.posted_at = timezone.now()
+    entry.needs_lookup = False
+    entry.next_attempt_at = entry.enqueued_at = entry.lease_expires_at = None
+    entry.error_class = ""
+    entry.error = ""
+    attempt = _attempt_row(
+        entry=entry,
+        started=started,
+        outcome=AttemptOutcome.ADOPTED if result.adopted else AttemptOutcome.POSTED,
+        error="",
+        backend=backend,
+    )
+    # The worker's most frequent write: the entry and its attempt, both or neither, in one
+    # statement on PostgreSQL (services/rows.py).
+    row_update_and_insert(entry, [*DELIVERY_FIELDS, *POSTED_FIELDS], attempt)
     logger.info(
         "entry %s %s (PSA id %s)",
         entry.pk,

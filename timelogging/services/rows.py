@@ -19,7 +19,7 @@ import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
-from django.db import connections, router
+from django.db import connections, router, transaction
 from django.db.models import Field, Model, UniqueConstraint
 
 M = TypeVar("M", bound=Model)
@@ -59,12 +59,31 @@ def row_update(obj: Model, fields: Iterable[str]) -> int:
         return int(cursor.rowcount)
 
 
+def row_update_and_insert(obj: Model, fields: Iterable[str], new: Model) -> None:
+    """``row_update(obj, fields)`` and ``row_insert(new)``, both or neither. On PostgreSQL one
+    statement (a data-modifying ``WITH`` runs to completion with the statement it is part of,
+    in autocommit its own transaction); elsewhere the two in a transaction."""
+    connection = connections[router.db_for_write(type(obj))]
+    if connection.vendor != "postgresql":
+        with transaction.atomic(using=connection.alias):
+            row_update(obj, fields)
+            row_insert(new)
+        return
+    chosen, update = _update_statement(type(obj), connection.alias, tuple(fields))
+    inserted, insert = _insert_statement(type(new), connection.alias, "")
+    values = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in chosen]
+    new_values = [f.get_db_prep_save(f.pre_save(new, True), connection) for f in inserted]
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH updated AS ({update}) {insert}", [*values, obj.pk, *new_values])
+        new.pk = cursor.fetchone()[0]
+    new._state.adding = False
+    new._state.db = connection.alias
+
+
 def columns(model: type[Model], alias: str = "") -> str:
     """The model's columns in field order (each as ``alias.column`` when given an alias), for
     the ``SELECT`` / ``RETURNING`` of a statement whose rows ``rows_of`` reads."""
-    quote = connections[router.db_for_read(model)].ops.quote_name
-    prefix = f"{alias}." if alias else ""
-    return ", ".join(f"{prefix}{quote(name)}" for name in _column_names(model))
+    return _columns_sql(model, alias, router.db_for_read(model))
 
 
 def rows_as(model: type[M], sql: str, params: Mapping[str, Any] | Sequence[Any]) -> list[M]:
@@ -134,6 +153,13 @@ def _update_statement(
         f"WHERE {quote(cast(str, meta.pk.column))} = %s"
     )
     return fields, sql
+
+
+@functools.cache
+def _columns_sql(model: type[Model], alias: str, db_alias: str) -> str:
+    quote = _quote(db_alias)
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(f"{prefix}{quote(name)}" for name in _column_names(model))
 
 
 @functools.cache
