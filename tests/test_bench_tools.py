@@ -84,3 +84,36 @@ def test_standin_counts_creates_duplicates_and_requests_in_flight(standin):
     assert stats["duplicate_creates"] == 1
     assert 2 <= stats["max_in_flight"] <= 4
     assert stats["max_requests_per_minute"] >= 3
+
+
+def test_the_cpu_target_is_scaled_by_the_machines_speed():
+    """CPU time is not comparable across machines: half of the 34 ms measured before #13,
+    times how much slower this machine ran the calibration than the reference."""
+    import argparse
+
+    run = load("run")
+    drain = {
+        "entries": 1000,
+        "workers": 2,
+        "latency_ms": 1.0,
+        "max_concurrency": 10,
+        "requests_per_minute_budget": 100000,
+        "posted": 1000,
+        "steady_rate": 70.0,
+        "cpu_ms_per_entry": 21.4,
+        "rss_mb_at_10": 84.0,
+        "rss_mb_at_90": 84.0,
+        "psa": {
+            "requests": 1002,
+            "duplicate_creates": 0,
+            "max_in_flight": 2,
+            "max_requests_per_minute": 1002,
+        },
+    }
+    twice_as_slow = argparse.Namespace(calibration=run.CALIBRATION_REFERENCE_S * 2)
+    assert "target <= 34.0" in run.report(None, [drain], twice_as_slow)
+    assert "times 2.00 for this machine's speed: ok" in run.report(None, [drain], twice_as_slow)
+    as_fast = argparse.Namespace(calibration=run.CALIBRATION_REFERENCE_S)
+    assert "target <= 17.0" in run.report(None, [drain], as_fast)
+    assert ": MISS)" in run.report(None, [drain], as_fast)
+    assert run.calibration_seconds() > 0
