@@ -31,6 +31,8 @@ from django_q.brokers.orm import ORM
 from django_q.conf import Conf
 from django_q.models import OrmQ
 
+from timelogging.services.rows import prepared_cursor
+
 
 class OrmBroker(ORM):
     def dequeue(self) -> list[tuple[int, str]] | None:
@@ -69,6 +71,6 @@ class OrmBroker(ORM):
 
 
 def _rows(connection: BaseDatabaseWrapper, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute(sql, params)
         return list(cursor.fetchall()) if cursor.description else []

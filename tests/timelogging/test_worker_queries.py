@@ -47,3 +47,19 @@ def test_a_posted_entry_costs_four_statements(cw, connection, tenant):
         assert sql[1].lstrip().upper().startswith("UPDATE")
     assert TimeEntry.objects.filter(status="posted").count() == 4
     assert PostAttempt.objects.filter(outcome="posted").count() == 4
+
+
+@pytest.mark.skipif(db.vendor != "postgresql", reason="prepared statements (PostgreSQL)")
+def test_the_workers_statements_are_prepared_and_nothing_else(cw, connection, tenant):
+    """Prepared on first use, run prepared afterwards (not parsed and planned per entry); the
+    rest of piadesk is not prepared (DATABASE_PREPARED_STATEMENTS, rows.prepared_cursor)."""
+    cw.post(f"{API}time/entries", json={"id": 9001}, status=201)
+    for n in range(2):
+        assert post_time_entry(specified_entry(tenant, n).pk) == "posted"
+    with db.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any("FOR UPDATE OF c" in sql for sql in prepared), prepared
+    assert any("RETURNING" in sql and "counted_attempts" in sql for sql in prepared), prepared
+    assert not any("timelogging_tenant" in sql for sql in prepared)  # the factories' ORM
+    assert db.connection.prepare_threshold is None  # Django's: nothing else is prepared

@@ -16,14 +16,41 @@ would (``TimeEntry.save`` copies the run's client and automation).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
 from django.db import connections, router, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Field, Model, UniqueConstraint
 
 M = TypeVar("M", bound=Model)
 Converter = Callable[[Any, Any, Any], Any]
+
+
+@contextmanager
+def prepared_cursor(connection: BaseDatabaseWrapper) -> Iterator[CursorWrapper]:
+    """A cursor whose statements PostgreSQL prepares on their first use in the connection (with
+    server-side binding, ``DATABASE_PREPARED_STATEMENTS``), and runs prepared afterwards: not
+    parsed and planned again for every entry or ingest. Only for the few statements of these
+    paths, which find rows by key: Django leaves psycopg's automatic preparation off, and the
+    rest of piadesk (the history's lists and reports, whose best plan depends on the tenant)
+    is planned for its values every time. Elsewhere (SQLite, client-side binding) a cursor.
+    """
+    with connection.cursor() as cursor:
+        raw = connection.connection
+        if connection.vendor != "postgresql" or not connection.settings_dict["OPTIONS"].get(
+            "server_side_binding"
+        ):
+            yield cursor
+            return
+        before = raw.prepare_threshold
+        raw.prepare_threshold = 0
+        try:
+            yield cursor
+        finally:
+            raw.prepare_threshold = before
 
 
 def row_insert(obj: Model, *, unless: str = "") -> bool:
@@ -36,7 +63,7 @@ def row_insert(obj: Model, *, unless: str = "") -> bool:
     connection = connections[router.db_for_write(model)]
     fields, sql = _insert_statement(model, connection.alias, unless)
     values = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute(sql, values)
         row = cursor.fetchone()
     if row is None:
@@ -54,7 +81,7 @@ def row_update(obj: Model, fields: Iterable[str]) -> int:
     connection = connections[router.db_for_write(model)]
     chosen, sql = _update_statement(model, connection.alias, tuple(fields))
     values = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in chosen]
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute(sql, [*values, obj.pk])
         return int(cursor.rowcount)
 
@@ -73,7 +100,7 @@ def row_update_and_insert(obj: Model, fields: Iterable[str], new: Model) -> None
     inserted, insert = _insert_statement(type(new), connection.alias, "")
     values = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in chosen]
     new_values = [f.get_db_prep_save(f.pre_save(new, True), connection) for f in inserted]
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute(f"WITH updated AS ({update}) {insert}", [*values, obj.pk, *new_values])
         new.pk = cursor.fetchone()[0]
     new._state.adding = False
@@ -98,7 +125,7 @@ def rows_of(
     model's ``columns``, one model after the other, converted from the database as the ORM
     would."""
     connection = connections[router.db_for_read(models[0])]
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     found = []

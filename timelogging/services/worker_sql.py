@@ -21,7 +21,7 @@ from django.db import connection as db
 from django.db.models import Model
 
 from timelogging.models import AutomationRun, PSAConnection, RequestBudget, TimeEntry
-from timelogging.services.rows import columns, rows_as, rows_of
+from timelogging.services.rows import columns, prepared_cursor, rows_as, rows_of
 
 
 def _table(model: type[Model]) -> str:
@@ -34,7 +34,7 @@ def _at(value: dt.datetime) -> Any:
 
 
 def _rowcount(sql: str, params: dict[str, Any]) -> int:
-    with db.cursor() as cursor:
+    with prepared_cursor(db) as cursor:
         cursor.execute(sql, params)
         return int(cursor.rowcount)
 
@@ -55,6 +55,11 @@ def connection_lock_for_entry(entry_id: int) -> tuple[PSAConnection, AutomationR
     """  # noqa: S608 - the models' tables and columns; every value is a bound parameter
     found = rows_of(sql, {"active": True, "entry": entry_id}, PSAConnection, AutomationRun)
     return cast("tuple[PSAConnection, AutomationRun]", found[0]) if found else None
+
+
+# Written into the statement, not bound: a prepared statement's generic plan can use the
+# partial index ``entry_in_flight`` (status = 'posting') only if the status is in its text.
+POSTING = TimeEntry.Status.POSTING.value
 
 
 def entry_claim(
@@ -87,7 +92,7 @@ def entry_claim(
                 AND (next_attempt_at IS NULL OR next_attempt_at <= %(now)s))
                OR (status = %(posting)s AND lease_expires_at < %(now)s))
           AND (SELECT COUNT(*) FROM {entries} busy
-               WHERE busy.connection_id = %(connection)s AND busy.status = %(posting)s
+               WHERE busy.connection_id = %(connection)s AND busy.status = '{POSTING}'
                  AND busy.lease_expires_at >= %(now)s AND busy.id <> %(entry)s)
               < %(cap)s
         RETURNING {columns(TimeEntry)}
