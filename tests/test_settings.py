@@ -151,4 +151,5 @@ def test_the_test_database_connection_uses_the_configured_binding():
     with connection.cursor() as cursor:
         raw = type(cursor.cursor).__name__
     if connection.vendor == "postgresql":
-        assert raw == "ServerBindingCursor"  # not Django's ClientCursor
+        binding = connection.settings_dict["OPTIONS"].get("server_side_binding")
+        assert raw == ("ServerBindingCursor" if binding else "Cursor")  # Cursor: client-side

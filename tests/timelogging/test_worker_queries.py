@@ -49,7 +49,10 @@ def test_a_posted_entry_costs_four_statements(cw, connection, tenant):
     assert PostAttempt.objects.filter(outcome="posted").count() == 4
 
 
-@pytest.mark.skipif(db.vendor != "postgresql", reason="prepared statements (PostgreSQL)")
+@pytest.mark.skipif(
+    not db.settings_dict.get("OPTIONS", {}).get("server_side_binding"),
+    reason="prepared statements (PostgreSQL, DATABASE_PREPARED_STATEMENTS on)",
+)
 def test_the_workers_statements_are_prepared_and_nothing_else(cw, connection, tenant):
     """Prepared on first use, run prepared afterwards (not parsed and planned per entry); the
     rest of piadesk is not prepared (DATABASE_PREPARED_STATEMENTS, rows.prepared_cursor)."""
