@@ -6,8 +6,10 @@ request budget's CASE, the entry read with its run) than the worker spent on eve
 an attempt, the HTTP request included; with eight workers on two cores that CPU, not the PSA,
 set the pace. Each statement here is the one the ORM produced, written once, with the same
 meaning (``posting._claim`` and ``budget.budget_spend`` say what they guarantee), and runs on
-both supported databases: PostgreSQL and SQLite (3.35 or later, for ``RETURNING``). Parameters
-are always bound, never formatted in; table names come from the models.
+both supported databases: PostgreSQL and SQLite (3.35 or later, for ``RETURNING``). Values are
+bound, never formatted in (one constant of the code aside, see ``POSTING``); table and column
+names come from the models. On PostgreSQL each is prepared once per connection
+(``rows.prepared_cursor``).
 
 Everything off the per-entry path (failures, waits, holds, operator actions) stays in the ORM.
 """
