@@ -8,6 +8,7 @@ import pickle
 import pytest
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
 
 
 def test_q_cluster_invariants():
@@ -144,12 +145,10 @@ def test_postgresql_binds_parameters_on_the_server_unless_turned_off(monkeypatch
         importlib.reload(piadesk_settings)
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="cursor classes (PostgreSQL)")
 @pytest.mark.django_db
 def test_the_test_database_connection_uses_the_configured_binding():
-    from django.db import connection
-
     with connection.cursor() as cursor:
         raw = type(cursor.cursor).__name__
-    if connection.vendor == "postgresql":
-        binding = connection.settings_dict["OPTIONS"].get("server_side_binding")
-        assert raw == ("ServerBindingCursor" if binding else "Cursor")  # Cursor: client-side
+    binding = connection.settings_dict["OPTIONS"].get("server_side_binding")
+    assert raw == ("ServerBindingCursor" if binding else "Cursor")  # Cursor: client-side

@@ -59,30 +59,24 @@ def row_insert(obj: Model, *, unless: str = "") -> bool:
 
     (Django's ``bulk_create(ignore_conflicts=True)`` does not return the new id.)
     """
-    model = type(obj)
-    connection = connections[router.db_for_write(model)]
-    fields, sql = _insert_statement(model, connection.alias, unless)
-    values = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    connection = _writer(obj)
+    sql, params = _insert_parts(obj, connection, unless)
     with prepared_cursor(connection) as cursor:
-        cursor.execute(sql, values)
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
         return False
-    obj.pk = row[0]
-    obj._state.adding = False
-    obj._state.db = connection.alias
+    _inserted(obj, row[0], connection)
     return True
 
 
 def row_update(obj: Model, fields: Iterable[str]) -> int:
     """``UPDATE … SET`` the named fields of an existing row (as ``save(update_fields=…)``,
     ``auto_now`` fields included when named). Returns the number of rows updated."""
-    model = type(obj)
-    connection = connections[router.db_for_write(model)]
-    chosen, sql = _update_statement(model, connection.alias, tuple(fields))
-    values = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in chosen]
+    connection = _writer(obj)
+    sql, params = _update_parts(obj, connection, fields)
     with prepared_cursor(connection) as cursor:
-        cursor.execute(sql, [*values, obj.pk])
+        cursor.execute(sql, params)
         return int(cursor.rowcount)
 
 
@@ -90,27 +84,23 @@ def row_update_and_insert(obj: Model, fields: Iterable[str], new: Model) -> None
     """``row_update(obj, fields)`` and ``row_insert(new)``, both or neither. On PostgreSQL one
     statement (a data-modifying ``WITH`` runs to completion with the statement it is part of,
     in autocommit its own transaction); elsewhere the two in a transaction."""
-    connection = connections[router.db_for_write(type(obj))]
+    connection = _writer(obj)
     if connection.vendor != "postgresql":
         with transaction.atomic(using=connection.alias):
             row_update(obj, fields)
             row_insert(new)
         return
-    chosen, update = _update_statement(type(obj), connection.alias, tuple(fields))
-    inserted, insert = _insert_statement(type(new), connection.alias, "")
-    values = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in chosen]
-    new_values = [f.get_db_prep_save(f.pre_save(new, True), connection) for f in inserted]
+    update, update_params = _update_parts(obj, connection, fields)
+    insert, insert_params = _insert_parts(new, connection, "")
     with prepared_cursor(connection) as cursor:
-        cursor.execute(f"WITH updated AS ({update}) {insert}", [*values, obj.pk, *new_values])
-        new.pk = cursor.fetchone()[0]
-    new._state.adding = False
-    new._state.db = connection.alias
+        cursor.execute(f"WITH updated AS ({update}) {insert}", [*update_params, *insert_params])
+        _inserted(new, cursor.fetchone()[0], connection)
 
 
 def columns(model: type[Model], alias: str = "") -> str:
     """The model's columns in field order (each as ``alias.column`` when given an alias), for
     the ``SELECT`` / ``RETURNING`` of a statement whose rows ``rows_of`` reads."""
-    return _columns_sql(model, alias, router.db_for_read(model))
+    return _columns_sql(model, alias, router.db_for_write(model))
 
 
 def rows_as(model: type[M], sql: str, params: Mapping[str, Any] | Sequence[Any]) -> list[M]:
@@ -123,8 +113,8 @@ def rows_of(
 ) -> list[tuple[Model, ...]]:
     """One instance of each of ``models`` per row ``sql`` returns: its columns must be each
     model's ``columns``, one model after the other, converted from the database as the ORM
-    would."""
-    connection = connections[router.db_for_read(models[0])]
+    would. Run on the database written to: its callers lock and update rows."""
+    connection = connections[router.db_for_write(models[0])]
     with prepared_cursor(connection) as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -143,6 +133,33 @@ def rows_of(
 
 
 # --- statements and conversions, prepared once per model ---------------------------------------
+def _writer(obj: Model) -> BaseDatabaseWrapper:
+    return connections[router.db_for_write(type(obj))]
+
+
+def _insert_parts(
+    obj: Model, connection: BaseDatabaseWrapper, unless: str
+) -> tuple[str, list[Any]]:
+    """The INSERT of ``obj`` and its values (each field's ``pre_save`` and database
+    preparation, as ``Model.save``)."""
+    fields, sql = _insert_statement(type(obj), connection.alias, unless)
+    return sql, [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+
+
+def _update_parts(
+    obj: Model, connection: BaseDatabaseWrapper, names: Iterable[str]
+) -> tuple[str, list[Any]]:
+    fields, sql = _update_statement(type(obj), connection.alias, tuple(names))
+    values = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in fields]
+    return sql, [*values, obj.pk]
+
+
+def _inserted(obj: Model, pk: Any, connection: BaseDatabaseWrapper) -> None:
+    obj.pk = pk
+    obj._state.adding = False
+    obj._state.db = connection.alias
+
+
 def _quote(alias: str) -> Callable[[str], str]:
     return connections[alias].ops.quote_name
 
