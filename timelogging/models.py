@@ -604,6 +604,66 @@ class RequestBudget(models.Model):
         return f"{self.used} requests since {self.window_start:%H:%M}"
 
 
+class ReportMonth(models.Model):
+    """A closed month of one tenant's report, summed once (PostgreSQL only).
+
+    The 12-month report of a large tenant summed a year of posted entries three times (per
+    client, automation and PSA user) and a year of runs once at every view. A month that has
+    ended changes rarely (an entry started in it and posted later, a run re-decided), so its
+    sums are kept here (``ReportMonthFigure``) and read back; the month in progress, and any
+    part of the range that is not a whole closed month, are still summed from the entries.
+
+    A month is bucketed in one time zone (the report's), so ``starts_at``/``ends_at`` are its
+    window as instants. Database triggers mark a month ``stale`` when a posted entry or a run
+    in its window is written (``services/report_months.py`` explains why that cannot miss a
+    write); the next report that needs it sums it again. A cache: rows may be deleted at any
+    time and are rebuilt on demand.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    time_zone = models.CharField(max_length=64)
+    month = models.DateField()  # the 1st, in ``time_zone``
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    stale = models.BooleanField(default=False)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "time_zone", "month"], name="report_month_unique"
+            )
+        ]
+        # The triggers' look-up: a tenant's months whose window holds an instant.
+        indexes = [models.Index(fields=["tenant", "starts_at"], name="report_month_window")]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} {self.month:%Y-%m} ({self.time_zone})"
+
+
+class ReportMonthFigure(models.Model):
+    """One sum of a ``ReportMonth``: the minutes and entries posted for a client, automation
+    or PSA user, or the runs of one decision and skip reason."""
+
+    class Kind(models.TextChoices):
+        CLIENT = "client"
+        AUTOMATION = "automation"
+        PSA_USER = "psa_user"
+        DECISION = "decision"
+
+    report_month = models.ForeignKey(ReportMonth, on_delete=models.CASCADE, related_name="figures")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    # The client's or automation's id, the PSA user's identifier, or the decision.
+    key = models.CharField(max_length=100)
+    # The PSA user's name (the greatest in the month, as the live query), or the skip reason.
+    label = models.CharField(max_length=200, blank=True)
+    minutes = models.BigIntegerField(default=0)
+    count = models.PositiveIntegerField()  # entries, or runs
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key}: {self.count}"
+
+
 # The functional API, so that every error class is an outcome without a second list.
 AttemptOutcome = models.TextChoices(  # type: ignore[call-overload]  # stubs type literal lists only
     "AttemptOutcome",

@@ -2,7 +2,9 @@
 not in the PSA (waiting, held, failed, discarded: time the PSA does not show), and how many
 runs were logged or skipped and why, for one tenant and a date range; as a page and as CSV.
 Charts are inline SVG (``charts.py``); the figures come from ``selectors`` (aggregated in the
-database: seven queries whatever the range or the number of clients).
+database: seven queries whatever the range or the number of clients; on PostgreSQL a
+monthly report reads the whole months that have ended from the kept sums,
+``services/report_months.py``).
 
 The page is a site view (``PiadeskAdminSite``). Which tenants a user may report on is
 ``selectors.visible_tenant_ids``, the rule of every admin page and of the API. The selectors
@@ -37,11 +39,10 @@ from timelogging.selectors import (
     TimeLogged,
     entries_not_posted_by_period,
     report_names,
-    run_decisions_by_period,
     scope_to_tenants,
-    time_logged_by_period,
     visible_tenant_ids,
 )
+from timelogging.services.report_months import report_sums
 
 MAX_DAYS = 3 * 366  # 157 weekly columns at most: the page stays readable and bounded
 TOP = 12  # rows per table and chart; the rest are summed as "Other"
@@ -245,11 +246,9 @@ def time_report_context(
         ("automation", "Automations"),
         ("psa_user", "PSA users"),
     ]
+    sums = report_sums(tenant_ids=tenant_ids, start=start, end=end, period=period)
     for by, title in dimensions:
-        rows = time_logged_by_period(
-            tenant_ids=tenant_ids, start=start, end=end, period=period, by=by
-        )
-        table = pivot(rows, periods, names=partial(_names, by))
+        table = pivot(sums.time[by], periods, names=partial(_names, by))
         if by == "client":  # every posted entry has exactly one client: the totals
             for row in table:
                 per_period = [a + b for a, b in zip(per_period, row.hours, strict=True)]
@@ -265,7 +264,7 @@ def time_report_context(
     not_posted = not_posted_rows(
         tenant_ids=tenant_ids, start=start, end=end, period=period, periods=periods
     )
-    decisions = run_decisions_by_period(tenant_ids=tenant_ids, start=start, end=end, period=period)
+    decisions = sums.decisions
     column = {day: i for i, day in enumerate(periods)}
     logged = [0] * len(periods)
     skipped = [0] * len(periods)
