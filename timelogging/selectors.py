@@ -158,7 +158,8 @@ def _bucket(field: str, period: ReportPeriod) -> TruncWeek | TruncMonth:
     return trunc(field, output_field=DateField())
 
 
-def _day_start(day: dt.date) -> dt.datetime:
+def day_start(day: dt.date) -> dt.datetime:
+    """The first instant of ``day`` in the current time zone."""
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
@@ -168,8 +169,8 @@ def _in_range(
     """The tenants' rows whose ``field`` falls from ``start`` to ``end`` (inclusive dates)."""
     return {
         "tenant_id__in": list(tenant_ids),
-        f"{field}__gte": _day_start(start),
-        f"{field}__lt": _day_start(end + dt.timedelta(days=1)),
+        f"{field}__gte": day_start(start),
+        f"{field}__lt": day_start(end + dt.timedelta(days=1)),
     }
 
 

@@ -48,6 +48,7 @@ from timelogging.selectors import (
     ReportPeriod,
     RunDecisions,
     TimeLogged,
+    day_start,
     run_decisions_by_period,
     time_logged_by_period,
 )
@@ -104,17 +105,13 @@ def _next_month(day: dt.date) -> dt.date:
     return dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
-def _day_start(day: dt.date) -> dt.datetime:
-    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
-
-
 def _keepable_months(start: dt.date, end: dt.date) -> list[dt.date]:
     """The months wholly inside ``start``..``end`` that ended ``MARGIN`` ago or more."""
     first = start if start.day == 1 else _next_month(start)
     closed_before = timezone.now() - MARGIN
     months = []
     while (after := _next_month(first)) - dt.timedelta(days=1) <= end and (
-        _day_start(after) <= closed_before
+        day_start(after) <= closed_before
     ):
         months.append(first)
         first = after
@@ -200,8 +197,8 @@ def keep_months(*, tenant_id: int, months: Collection[dt.date]) -> None:
                 tenant_id=tenant_id,
                 time_zone=zone,
                 month=month,
-                starts_at=_day_start(month),
-                ends_at=_day_start(_next_month(month)),
+                starts_at=day_start(month),
+                ends_at=day_start(_next_month(month)),
                 computed_at=now,
             )
             for month in todo
