@@ -117,3 +117,23 @@ def test_the_cpu_target_is_scaled_by_the_machines_speed():
     assert "target <= 17.0" in run.report(None, [drain], as_fast)
     assert ": MISS)" in run.report(None, [drain], as_fast)
     assert run.calibration_seconds() > 0
+
+
+def test_steady_rate_counts_intervals_between_the_10_and_90_percent_marks():
+    import datetime as dt
+
+    from timelogging.benchmarks.dispatch import steady_rate
+
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    # 100 entries, one every 0.1 s: 10 entries/s exactly, whatever the window.
+    times = [start + dt.timedelta(seconds=i / 10) for i in range(100)]
+    assert steady_rate(times) == pytest.approx(10.0)
+    # A slow start and end (the cluster starting, the last stragglers) are outside the window.
+    slow = (
+        [start - dt.timedelta(seconds=60 - i) for i in range(10)]
+        + times[10:90]
+        + [times[89] + dt.timedelta(seconds=30 + i) for i in range(10)]
+    )
+    assert steady_rate(sorted(slow)) == pytest.approx(10.0)
+    assert steady_rate(times[:9]) == 0.0
+    assert steady_rate([start] * 20) == 0.0

@@ -47,6 +47,20 @@ from timelogging.services.ingest import entry_enqueue
 TERMINAL = (TimeEntry.Status.POSTED, TimeEntry.Status.FAILED, TimeEntry.Status.HELD)
 
 
+def steady_rate(posted_times: list[dt.datetime]) -> float:
+    """Entries per second from 10 % to 90 % of the batch posted (``posted_times`` sorted).
+
+    The window's first entry was posted at its start, so it is not counted: n timestamps
+    bound n - 1 intervals. 0.0 for fewer than 10 entries or a window of no length.
+    """
+    if len(posted_times) < 10:
+        return 0.0
+    lo = int(len(posted_times) * 0.1)
+    hi = int(len(posted_times) * 0.9) - 1
+    span = (posted_times[hi] - posted_times[lo]).total_seconds()
+    return (hi - lo) / span if span > 0 else 0.0
+
+
 @dataclass
 class DispatchResult:
     entries: int
@@ -302,14 +316,9 @@ def dispatch_measure(
             n = TimeEntry.objects.filter(status=status).count()
             if n:
                 not_posted[status] = n
-    rate = 0.0
+    rate = steady_rate(posted_times)
     drain = 0.0
     if len(posted_times) >= 10:
-        lo = posted_times[int(len(posted_times) * 0.1)]
-        hi = posted_times[int(len(posted_times) * 0.9) - 1]
-        span = (hi - lo).total_seconds()
-        count = int(len(posted_times) * 0.9) - int(len(posted_times) * 0.1)
-        rate = count / span if span > 0 else 0.0
         drain = (posted_times[-1] - posted_times[0]).total_seconds()
     cpu_ms = None
     if first is not None and last is not None and last.posted > first.posted:
