@@ -143,7 +143,8 @@ TEMPLATES = [
 # SQLite is the zero-setup default; PostgreSQL (production) through DATABASE_URL.
 DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'piadesk.sqlite3'}"
 # Persistent connections (60 s), checked before reuse: after a PostgreSQL restart a process's
-# old connection is found dead and replaced instead of failing its next request.
+# old connection is found dead and replaced instead of failing its next request (on PostgreSQL
+# by a look at its socket, and SELECT 1 after a rest: piadesk/postgresql/base.py).
 DATABASES = {
     "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
 }
@@ -157,6 +158,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_boo
     # L = 1 ms in one session: 15-16 ms without, 12-14 ms with. Turn it off behind a PgBouncer
     # in transaction pooling mode older than 1.21, which cannot keep prepared statements.
     DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
+# How long a PostgreSQL connection may rest before the health check asks the server (SELECT 1)
+# rather than only looking at its socket (piadesk/postgresql/base.py); 0: ask before each use.
+DATABASE_HEALTH_CHECK_IDLE_SECONDS = env_int("DATABASE_HEALTH_CHECK_IDLE_SECONDS", 10)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["ENGINE"] = "piadesk.postgresql"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web and worker share one SQLite file: WAL lets readers run beside the writer, IMMEDIATE
     # transactions take the write lock up front (no "database is locked" on lock upgrade), and
