@@ -66,3 +66,71 @@ def test_default_rates_are_settings():
         "ingest": "600/minute",
         "read": "300/minute",
     }
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _ingest_throttle(clock, monkeypatch, rate: str):
+    from django.core.cache import cache
+    from rest_framework.settings import api_settings
+
+    from timelogging.api.throttles import IngestThrottle
+
+    monkeypatch.setitem(api_settings.DEFAULT_THROTTLE_RATES, "ingest", rate)
+    cache.clear()
+    throttle = IngestThrottle()
+    throttle.timer = clock
+    return throttle
+
+
+def test_a_key_may_send_its_rate_at_once_then_at_the_rate(monkeypatch, tenant):
+    """n/period: a bucket of n refilled at n per period; the refused request costs nothing."""
+    from types import SimpleNamespace
+
+    key, _ = TenantAPIKey.objects.create_key(tenant=tenant, name="bucket")
+    request = SimpleNamespace(method="POST", auth=key)
+    clock = _Clock()
+    throttle = _ingest_throttle(clock, monkeypatch, "6/minute")
+    assert [throttle.allow_request(request, None) for _ in range(7)] == [True] * 6 + [False]
+    assert throttle.wait() == pytest.approx(10.0)  # one request back every 60 / 6 s
+    clock.now += 9.9
+    assert throttle.allow_request(request, None) is False
+    assert throttle.wait() == pytest.approx(0.1)
+    clock.now += 0.1
+    assert throttle.allow_request(request, None) is True
+    assert throttle.allow_request(request, None) is False
+    # A quiet minute fills the bucket again, and no more than that.
+    clock.now += 600
+    assert [throttle.allow_request(request, None) for _ in range(7)] == [True] * 6 + [False]
+
+
+def test_the_throttle_keeps_one_number_per_key_whatever_the_rate(monkeypatch, tenant):
+    """DRF's SimpleRateThrottle kept every request's time of the last period and copied the
+    list through the cache on each request (thousands at a high rate)."""
+    from types import SimpleNamespace
+
+    from django.core.cache import cache
+
+    key, _ = TenantAPIKey.objects.create_key(tenant=tenant, name="state")
+    request = SimpleNamespace(method="POST", auth=key)
+    clock = _Clock()
+    throttle = _ingest_throttle(clock, monkeypatch, "1000000/minute")
+    for _ in range(5000):
+        assert throttle.allow_request(request, None)
+        clock.now += 0.001
+    assert isinstance(cache.get(throttle.key), float)
+
+
+def test_a_rate_of_zero_refuses_everything(monkeypatch, tenant):
+    from types import SimpleNamespace
+
+    key, _ = TenantAPIKey.objects.create_key(tenant=tenant, name="closed")
+    throttle = _ingest_throttle(_Clock(), monkeypatch, "0/hour")
+    assert throttle.allow_request(SimpleNamespace(method="POST", auth=key), None) is False
+    assert throttle.wait() == 3600
