@@ -4,13 +4,18 @@ it exactly), the history that auditors read, and the error shape."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from operator import attrgetter
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import SkipField
+from rest_framework.relations import PKOnlyObject
 
 from timelogging.models import MAX_MINUTES, AutomationRun, TimeEntry
 
@@ -30,7 +35,19 @@ assert isinstance(_started_by, models.CharField) and _started_by.max_length is n
 STARTED_BY_MAX_LENGTH: int = _started_by.max_length
 
 
-class AwareDateTimeField(serializers.DateTimeField):
+class APIDateTimeField(serializers.DateTimeField):
+    """DRF's, in the server's zone (``TIME_ZONE``, UTC unless set; "Z" for UTC).
+
+    DRF looks up the thread's current zone for every time it writes (a context-local read,
+    a third of the cost of the ingest's answer); the API never activates a zone (the staff
+    pages do, for their own rendering only), so the current zone is the server's.
+    """
+
+    def default_timezone(self) -> Any:
+        return timezone.get_default_timezone() if settings.USE_TZ else None
+
+
+class AwareDateTimeField(APIDateTimeField):
     """ISO-8601 with an explicit zone (``Z`` or ``+02:00``); naive times are refused.
 
     A naive time would silently be read in the server's zone and log the wrong hour.
@@ -81,6 +98,12 @@ class SharedFieldsMixin:
     data or context, and every instance uses them. Only for serializers whose fields and
     methods read no ``context`` and that are never ``partial`` (the prototype is the fields'
     ``root``).
+
+    The representation (``to_representation``) is DRF's, with each field's way to its value
+    worked out once per class too: a model column is read as the attribute it is, where DRF
+    walked the field's ``source`` through its generic look-up (mappings, callables, missing
+    relations) for every field of every row; any other field keeps DRF's ``get_attribute``.
+    That halved the ingest answer's cost (the run and its entry: 24 fields).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -96,7 +119,55 @@ class SharedFieldsMixin:
             super(SharedFieldsMixin, prototype).__init__()  # DRF's own __init__, not ours
             shared = prototype.fields  # type: ignore[attr-defined]  # DRF computes them here
             cls._shared_fields_of_class = shared  # type: ignore[attr-defined]  # per class
+            cls._prototype_of_class = prototype  # type: ignore[attr-defined]  # per class
         return shared
+
+    @classmethod
+    def represent(cls, instance: Any) -> dict[str, Any]:
+        """``cls(instance).data`` as a plain dict (what a nested serializer gives), without
+        making a serializer instance: the fields' root, the prototype, represents it."""
+        cls._shared_fields()
+        prototype: SharedFieldsMixin = cls.__dict__["_prototype_of_class"]
+        return prototype.to_representation(instance)
+
+    @classmethod
+    def _readers(cls) -> list[tuple[str, Callable[[Any], Any], serializers.Field]]:
+        """(name, how to read its value from an instance, field) of each readable field."""
+        readers = cls.__dict__.get("_readers_of_class")
+        if readers is None:
+            model = getattr(getattr(cls, "Meta", None), "model", None)
+            columns = (
+                {f.name for f in model._meta.concrete_fields if not f.is_relation}
+                if model is not None
+                else set()
+            )
+            readers = []
+            for field in cls._shared_fields().values():
+                if field.write_only:
+                    continue
+                plain = (
+                    type(field).get_attribute is serializers.Field.get_attribute
+                    and len(field.source_attrs) == 1
+                    and field.source_attrs[0] in columns
+                )
+                read = attrgetter(field.source_attrs[0]) if plain else field.get_attribute
+                readers.append((field.field_name, read, field))
+            cls._readers_of_class = readers  # type: ignore[attr-defined]  # per class
+        return readers
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        representation: dict[str, Any] = {}
+        for name, read, field in type(self)._readers():
+            try:
+                value = read(instance)
+            except SkipField:
+                continue
+            # As DRF: a related field's primary-key shortcut is None when the key is.
+            if (value.pk if isinstance(value, PKOnlyObject) else value) is None:
+                representation[name] = None
+            else:
+                representation[name] = field.to_representation(value)
+        return representation
 
 
 class KeyedRefSerializer(serializers.Serializer):
@@ -180,7 +251,18 @@ class LoggedAsSerializer(serializers.Serializer):
     name = serializers.CharField(help_text="The user's name in the PSA (may be empty).")
 
 
+# How the API writes a time (ISO 8601, in the current time zone, "Z" for UTC); a field is made
+# once, not for each entry (DRF's fields are costly to make, and this one keeps no state).
+_DATETIME = APIDateTimeField()
+# The model serializers' fields, with the API's times.
+API_FIELD_MAPPING = {
+    **serializers.ModelSerializer.serializer_field_mapping,
+    models.DateTimeField: APIDateTimeField,
+}
+
+
 class TimeEntrySerializer(SharedFieldsMixin, serializers.ModelSerializer):
+    serializer_field_mapping = API_FIELD_MAPPING
     logged_as = serializers.SerializerMethodField(
         help_text="The PSA user the entry is logged as, once resolved."
     )
@@ -239,11 +321,13 @@ class TimeEntrySerializer(SharedFieldsMixin, serializers.ModelSerializer):
     def get_next_attempt_at(self, entry: TimeEntry) -> str | None:
         if entry.status not in TimeEntry.OPEN_STATUSES or entry.next_attempt_at is None:
             return None
-        return serializers.DateTimeField().to_representation(entry.next_attempt_at)
+        return _DATETIME.to_representation(entry.next_attempt_at)
 
 
 class RunSerializer(SharedFieldsMixin, serializers.ModelSerializer):
     """What the API answers about a run: the decision, its reason, and the entry."""
+
+    serializer_field_mapping = API_FIELD_MAPPING
 
     reason_code = serializers.CharField(
         source="skip_reason", help_text="Why a skipped run was not logged; empty when logged."
@@ -270,7 +354,7 @@ class RunSerializer(SharedFieldsMixin, serializers.ModelSerializer):
     @extend_schema_field(TimeEntrySerializer(allow_null=True))
     def get_entry(self, run: AutomationRun) -> dict | None:
         entry = getattr(run, "entry", None) if run.decision == run.Decision.LOG else None
-        return TimeEntrySerializer(entry).data if entry is not None else None
+        return TimeEntrySerializer.represent(entry) if entry is not None else None
 
 
 # --- the history (read-only) ------------------------------------------------------------------
