@@ -312,7 +312,21 @@ BAD_INPUT = [
     ("summary not a string", lambda p: {**p, "summary": {"a": 1}}, "summary"),
     ("NUL in summary", lambda p: {**p, "summary": "a\x00b"}, "summary"),
     ("lone surrogate in run_id", lambda p: {**p, "run_id": "a\ud800"}, "run_id"),
+    ("lone surrogate in summary", lambda p: {**p, "summary": "é" * 3000 + "\udfff"}, "summary"),
+    (
+        "lone surrogate in a client's name",
+        lambda p: {**p, "client": {"key": "c", "name": "x\udbff"}},
+        "client",
+    ),
 ]
+
+
+def test_a_lone_surrogate_is_named_by_its_code_point(api, run_payload):
+    response = post(api, run_payload(summary="a\ud83d", client={"key": "c", "name": "\udc00"}))
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert errors["summary"] == ["Surrogate characters are not allowed: U+D83D."]
+    assert errors["client"] == {"name": ["Surrogate characters are not allowed: U+DC00."]}
 
 
 @pytest.mark.parametrize("description,change,field", BAD_INPUT, ids=[c[0] for c in BAD_INPUT])

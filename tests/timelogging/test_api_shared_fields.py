@@ -111,3 +111,15 @@ def test_the_api_writes_times_in_the_servers_zone(settings):
     assert answer["started_at"].endswith("Z") and answer["entry"]["start"].endswith("Z")
     settings.TIME_ZONE = "Asia/Tokyo"
     assert RunSerializer(run).data["started_at"].endswith("+09:00")
+
+
+def test_text_fields_refuse_surrogates_by_one_search():
+    from rest_framework.validators import ProhibitSurrogateCharactersValidator
+
+    from timelogging.api.serializers import SurrogatesRefused
+
+    fields = RunReportSerializer().fields
+    texts = [fields["run_id"], fields["summary"], fields["client"].fields["name"]]
+    for field in texts:
+        kinds = [type(v) for v in field.validators]
+        assert SurrogatesRefused in kinds and ProhibitSurrogateCharactersValidator not in kinds

@@ -4,6 +4,7 @@ it exactly), the history that auditors read, and the error shape."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from operator import attrgetter
 from typing import Any
@@ -16,6 +17,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import SkipField
 from rest_framework.relations import PKOnlyObject
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from timelogging.models import MAX_MINUTES, AutomationRun, TimeEntry
 
@@ -118,6 +120,7 @@ class SharedFieldsMixin:
             prototype = object.__new__(cls)
             super(SharedFieldsMixin, prototype).__init__()  # DRF's own __init__, not ours
             shared = prototype.fields  # type: ignore[attr-defined]  # DRF computes them here
+            _search_for_surrogates(shared)
             cls._shared_fields_of_class = shared  # type: ignore[attr-defined]  # per class
             cls._prototype_of_class = prototype  # type: ignore[attr-defined]  # per class
         return shared
@@ -168,6 +171,34 @@ class SharedFieldsMixin:
             else:
                 representation[name] = field.to_representation(value)
         return representation
+
+
+class SurrogatesRefused(ProhibitSurrogateCharactersValidator):
+    """DRF's refusal of lone surrogates (same message and code), by one regular expression
+    search instead of a Python loop over every character of every text field: a sixth of a
+    report's validation at a few dozen characters, most of it for a 3,500-character summary."""
+
+    _surrogate = re.compile("[\ud800-\udfff]")
+
+    def __call__(self, value: Any) -> None:
+        text = str(value)
+        if text.isascii():  # no surrogate; answered from the string's header, no scan
+            return
+        found = self._surrogate.search(text)
+        if found is not None:
+            message = self.message.format(code_point=ord(found.group()))
+            raise serializers.ValidationError(message, code=self.code)
+
+
+def _search_for_surrogates(fields: Any) -> None:
+    """Every text field of ``fields`` (nested serializers' too) checked by SurrogatesRefused."""
+    for field in fields.values():
+        field.validators = [
+            SurrogatesRefused() if isinstance(v, ProhibitSurrogateCharactersValidator) else v
+            for v in field.validators
+        ]
+        if isinstance(field, serializers.Serializer):
+            _search_for_surrogates(field.fields)
 
 
 class KeyedRefSerializer(serializers.Serializer):
