@@ -109,7 +109,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Records the signed-in user as the actor of configuration changes made in a request
     # (after AuthenticationMiddleware, which sets request.user).
-    "auditlog.middleware.AuditlogMiddleware",
+    "piadesk.site_only.AuditlogMiddleware",
     # Last, as django-axes requires: answers a locked-out login with its lockout page.
     "axes.middleware.AxesMiddleware",
 ]

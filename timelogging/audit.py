@@ -22,6 +22,12 @@ Who: the signed-in user for changes made in the admin (the middleware); nobody (
 "piadesk (system)") for changes made by the worker, the API's ingest (clients and automations
 first reported) and management commands, which have no user.
 
+From where: the request's address (and correlation id), which auditlog's middleware gives every
+change made in a request. An API request rarely changes configuration (an ingest's first report
+of an automation), so for the API that context is entered only around such a change
+(``api_changes``, the middleware in ``piadesk/site_only.py``), not for every request: it
+connected and disconnected a signal receiver and parsed the headers on each ingest.
+
 Many-to-many changes (a tenant's tags, a client's tags) are recorded by ``_m2m_receiver``
 rather than auditlog's own: auditlog files a change made from the other side
 (``tag.clients.add(client)``, the "Add tag…" action) under the tag, as if the tag's "tags"
@@ -31,6 +37,9 @@ had changed, and records a ``clear()`` as the removal of every tag in the databa
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -49,6 +58,24 @@ from psa.registry import BACKENDS, vendor_choices
 SECRET_NONE = "none"
 SECRET_STORED = "stored"
 EMPTY = "(empty)"
+
+
+# Set by the middleware for an API request: enters auditlog's context of that request.
+api_request_context: ContextVar[Callable[[], AbstractContextManager[Any]] | None] = ContextVar(
+    "api_request_context", default=None
+)
+
+
+@contextmanager
+def api_changes() -> Iterator[None]:
+    """Around a configuration change that an API request may make: the history records the
+    request's address, as for a change made on the staff site. Elsewhere it does nothing."""
+    enter = api_request_context.get()
+    if enter is None:
+        yield
+        return
+    with enter():
+        yield
 
 
 def mask_credentials(value: str) -> str:

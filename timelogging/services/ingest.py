@@ -34,6 +34,7 @@ from django_q.conf import Conf
 from django_q.models import OrmQ
 from django_q.tasks import async_task
 
+from timelogging import audit
 from timelogging.models import (
     Automation,
     AutomationRun,
@@ -296,9 +297,14 @@ def _upsert_by_key(
     in the catalog (see services/ingest_cache.py).
     """
     name = ref.get("name") or ""
-    obj, created = model.objects.get_or_create(
-        tenant=tenant, key=ref["key"], defaults={"name": name}
-    )
+    with audit.api_changes():
+        return _get_or_create_named(model, tenant=tenant, key=ref["key"], name=name)
+
+
+def _get_or_create_named(
+    model: type[ClientOrAutomation], *, tenant: Tenant, key: str, name: str
+) -> tuple[ClientOrAutomation, bool]:
+    obj, created = model.objects.get_or_create(tenant=tenant, key=key, defaults={"name": name})
     if created:
         return obj, False
     if name and obj.name != name:
