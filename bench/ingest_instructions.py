@@ -24,7 +24,6 @@ import io
 import json
 import os
 import re
-import secrets
 import shutil
 import subprocess
 import sys
@@ -40,21 +39,12 @@ DB_PREFIX = os.environ.get("BENCH_DB_PREFIX", "piadesk_bench") + "_instr"
 
 def environment(side: str, base: str) -> tuple[dict[str, str], Path, str, str]:
     """The server environment of ``side`` on a new database: (env, cwd, WSGI module, key)."""
-    from cryptography.fernet import Fernet
-
     env = {
-        **os.environ,
-        "DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "PIADESK_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "0",
-        "CONNECTWISE_CLIENT_ID": "00000000-0000-0000-0000-000000000000",
-        "LOG_LEVEL": "WARNING",
+        **bench.server_environment(),
+        # As make bench: one key sends them all (above its rate they would be cheap 429s).
         "PIADESK_API_RATE_INGEST": "1000000/minute",
         "DATABASE_URL": bench.db_url(base, f"{DB_PREFIX}_{side}"),
     }
-    env.pop("DJANGO_SETTINGS_MODULE", None)
     bench.recreate_db(base, f"{DB_PREFIX}_{side}")
     if side == "floor":
         cwd = bench.BENCH / "floor"

@@ -73,6 +73,29 @@ def calibration_seconds() -> float:
     return best
 
 
+def server_environment() -> dict[str, str]:
+    """The environment of the servers and commands measured: production settings (DEBUG off)
+    with throwaway secrets, on plain HTTP."""
+    from cryptography.fernet import Fernet
+
+    env = {
+        **os.environ,
+        "DEBUG": "0",
+        # A random one: manage.py check refuses a short or simple key when DEBUG is off.
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "PIADESK_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        # Plain HTTP on loopback, as behind the TLS-terminating proxy of production: without it
+        # every request is a 301 to https:// (and the readiness probe follows it into TLS).
+        "SECURE_SSL_REDIRECT": "0",
+        "CONNECTWISE_CLIENT_ID": "00000000-0000-0000-0000-000000000000",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    return env
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -452,25 +475,9 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - say what to fix, whatever the driver raised
         sys.exit(f"cannot reach PostgreSQL at {args.db} ({exc}); set BENCH_DATABASE.")
 
-    from cryptography.fernet import Fernet
-
     logdir = ROOT / "var" / "bench"
     logdir.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "DEBUG": "0",
-        # A random one: manage.py check refuses a short or simple key when DEBUG is off.
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "PIADESK_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        # Plain HTTP on loopback, as behind the TLS-terminating proxy of production: without it
-        # every request is a 301 to https:// (and the readiness probe follows it into TLS).
-        "SECURE_SSL_REDIRECT": "0",
-        "CONNECTWISE_CLIENT_ID": "00000000-0000-0000-0000-000000000000",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
-    }
-    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env = server_environment()
     print("preparing databases (migrations)…", file=sys.stderr)
     recreate_db(args.db, f"{args.db_prefix}_template")
     run(
