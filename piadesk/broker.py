@@ -5,7 +5,9 @@ each with an UPDATE of its own, and every one of its statements — the acknowle
 ``DELETE`` too — first checks the database connection (``close_old_connections`` with
 ``CONN_HEALTH_CHECKS``: a ``SELECT 1``). That was four round trips per task for the cluster's
 pusher and two more for its monitor, on the machine that also runs the workers and the
-database.
+database. (Since then piadesk's PostgreSQL backend checks a connection in use by a look at its
+socket, not a round trip: ``piadesk/postgresql/base.py``; the task's own check before it runs
+costs no round trip either.)
 
 On PostgreSQL this broker takes up to ``bulk`` due tasks, oldest first, and locks them in one
 ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING``: clusters polling together
