@@ -20,7 +20,6 @@ chooses another prefix, so that two checkouts can measure on one server at once)
 from __future__ import annotations
 
 import argparse
-import base64
 import datetime as dt
 import json
 import os
@@ -217,7 +216,8 @@ def bench_ingest(args: argparse.Namespace, env: dict[str, str], logdir: Path) ->
     recreate_db(base, f"{args.db_prefix}_floor")
     floor_dir = BENCH / "floor"
     run([PY, "manage.py", "migrate", "-v0"], env=floor_env, cwd=floor_dir)
-    floor_key = base64.urlsafe_b64encode(os.urandom(24)).decode()
+    # Hex, so that it never starts with "-" (argparse would take it for an option).
+    floor_key = secrets.token_hex(24)
     run([PY, "manage.py", "floor_seed", floor_key], env=floor_env, cwd=floor_dir)
 
     app_env = {
