@@ -41,10 +41,15 @@ def requests_per_minute(connection: PSAConnection) -> int:
     return max(1, math.ceil(per_hour / 60))
 
 
+def budget_window(now: dt.datetime) -> dt.datetime:
+    """The minute whose slice of the budget a request made at ``now`` counts in."""
+    return now.replace(second=0, microsecond=0)
+
+
 def budget_spend(*, connection: PSAConnection, now: dt.datetime | None = None) -> None:
     """Count one request against the connection's budget, or raise ``BudgetExhausted``."""
     now = now or timezone.now()
-    window = now.replace(second=0, microsecond=0)
+    window = budget_window(now)
     limit = requests_per_minute(connection)
     for _ in range(2):  # a second time only after creating the connection's row
         if budget_take(connection_id=connection.pk, window=window, limit=limit):

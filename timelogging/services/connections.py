@@ -223,15 +223,26 @@ def connection_save(
     return connection
 
 
-def connection_budgeted_backend(connection: PSAConnection, **kwargs: Any) -> PSABackend:
+def connection_budgeted_backend(
+    connection: PSAConnection, *, requests_counted: int = 0, **kwargs: Any
+) -> PSABackend:
     """A backend whose requests count against the connection's request budget (shared by the
     worker and staff look-ups: Autotask's limit is shared by everything that calls its
-    database). Undecryptable secrets are a ``ConfigurationError`` like any other credential
-    problem, so callers only handle ``PSAError``. Close ``backend.http`` when done."""
+    database); its first ``requests_counted`` requests were counted already (the worker's
+    claim counts the first). Undecryptable secrets are a ``ConfigurationError`` like any
+    other credential problem, so callers only handle ``PSAError``. Close ``backend.http``
+    when done."""
+    uncounted = requests_counted
+
+    def count(*_: Any) -> None:
+        nonlocal uncounted
+        if uncounted > 0:
+            uncounted -= 1
+        else:
+            budget_spend(connection=connection)
+
     try:
-        return connection_backend(
-            connection, before_request=lambda *_: budget_spend(connection=connection), **kwargs
-        )
+        return connection_backend(connection, before_request=count, **kwargs)
     except SecretsUnavailable as exc:
         raise ConfigurationError(str(exc)) from exc
 

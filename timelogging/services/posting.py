@@ -21,6 +21,7 @@ import datetime as dt
 import logging
 import random
 
+from django.db import connection as db
 from django.db import transaction
 from django.utils import timezone
 
@@ -46,7 +47,7 @@ from timelogging.models import (
     Tenant,
     TimeEntry,
 )
-from timelogging.services.budget import BudgetExhausted
+from timelogging.services.budget import BudgetExhausted, budget_window
 from timelogging.services.connections import (
     connection_budgeted_backend,
     connection_posted_since_test,
@@ -59,8 +60,12 @@ from timelogging.services.delivery import (
     entry_wait,
     lease_seconds,
 )
-from timelogging.services.rows import row_insert, row_update_and_insert
-from timelogging.services.worker_sql import connection_lock_for_entry, entry_claim
+from timelogging.services.rows import one_trip_available, row_insert, row_update_and_insert
+from timelogging.services.worker_sql import (
+    connection_lock_for_entry,
+    entry_claim,
+    entry_claim_in_one_trip,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -81,12 +86,12 @@ def entry_post(*, entry_id: int) -> str:
     claimed = _claim(entry_id=entry_id)
     if isinstance(claimed, str):
         return claimed
-    entry, connection = claimed
+    entry, connection, counted = claimed
     started = timezone.now()
     backend: PSABackend | None = None
     try:
         # Keep-alive: one handshake per connection and worker process, not one per entry.
-        backend = connection_budgeted_backend(connection, keep_alive=True)
+        backend = connection_budgeted_backend(connection, requests_counted=counted, keep_alive=True)
         result, user = _attempt(entry=entry, connection=connection, backend=backend)
     except PSAError as exc:
         _record_failure(entry=entry, error=exc, started=started, backend=backend)
@@ -136,8 +141,9 @@ def _attempt(
     return result, user
 
 
-def _claim(*, entry_id: int) -> tuple[TimeEntry, PSAConnection] | str:
-    """Take the entry for one attempt, or say why not (the task's result).
+def _claim(*, entry_id: int) -> tuple[TimeEntry, PSAConnection, int] | str:
+    """Take the entry for one attempt, or say why not (the task's result). With the entry and
+    its connection, how many of the attempt's requests are already counted in the budget.
 
     The connection's row is locked first (the order ``delivery.connection_pause`` takes its
     locks in, so the two never deadlock): it serialises the claims of one connection, so that
@@ -148,6 +154,17 @@ def _claim(*, entry_id: int) -> tuple[TimeEntry, PSAConnection] | str:
     common path.
     """
     now = timezone.now()
+    lease_until = now + dt.timedelta(seconds=lease_seconds())
+    if one_trip_available(db):
+        # The common case, a due entry and a free slot, in one round trip with the first
+        # request's budget (worker_sql.py); anything else is looked at below, in a
+        # transaction of its own.
+        claimed = entry_claim_in_one_trip(
+            entry_id=entry_id, now=now, lease_until=lease_until, budget_window=budget_window(now)
+        )
+        if claimed is not None:
+            claimed.entry.run, claimed.entry.connection = claimed.run, claimed.connection
+            return claimed.entry, claimed.connection, int(claimed.request_counted)
     with transaction.atomic():
         locked = connection_lock_for_entry(entry_id)
         if locked is None:
@@ -156,16 +173,13 @@ def _claim(*, entry_id: int) -> tuple[TimeEntry, PSAConnection] | str:
         if connection.paused_at is not None:
             return _not_claimed(entry_id=entry_id, connection=connection, now=now)
         entry = entry_claim(
-            entry_id=entry_id,
-            connection=connection,
-            now=now,
-            lease_until=now + dt.timedelta(seconds=lease_seconds()),
+            entry_id=entry_id, connection=connection, now=now, lease_until=lease_until
         )
         if entry is None:
             return _not_claimed(entry_id=entry_id, connection=connection, now=now)
     entry.run = run  # read with the connection (a run never changes)
     entry.connection = connection  # the one locked above (no second read)
-    return entry, connection
+    return entry, connection, 0
 
 
 def _not_claimed(*, entry_id: int, connection: PSAConnection | None, now: dt.datetime) -> str:

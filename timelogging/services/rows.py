@@ -118,6 +118,13 @@ def rows_of(
     with prepared_cursor(connection) as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
+    return instances_of(rows, models, connection)
+
+
+def instances_of(
+    rows: Iterable[Sequence[Any]], models: Sequence[type[Model]], connection: BaseDatabaseWrapper
+) -> list[tuple[Model, ...]]:
+    """``rows_of``'s conversion: each row's columns, model after model, as instances."""
     found = []
     for row in rows:
         instances, start = [], 0
@@ -130,6 +137,40 @@ def rows_of(
             start += width
         found.append(tuple(instances))
     return found
+
+
+def one_trip_available(connection: BaseDatabaseWrapper) -> bool:
+    """Whether ``rows_in_one_trip`` can run here: PostgreSQL with a libpq that has pipeline
+    mode, and no transaction open (its statements are to be a transaction of their own)."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return False
+    import psycopg  # only PostgreSQL gets here
+
+    return bool(psycopg.Pipeline.is_supported())
+
+
+def rows_in_one_trip(
+    connection: BaseDatabaseWrapper,
+    statements: Sequence[tuple[str, Mapping[str, Any] | Sequence[Any]]],
+) -> list[list[tuple[Any, ...]]]:
+    """Each statement's rows, the statements sent together in psycopg's pipeline mode (see
+    ``one_trip_available``): one round trip, and one transaction. Outside an explicit
+    transaction PostgreSQL runs what a pipeline sends before its Sync as one implicit
+    transaction, committed at the Sync: a lock the first statement takes is held by the ones
+    after it, and if one fails, none of them is committed. Each statement still reads its own
+    snapshot (READ COMMITTED): one that follows a lock sees what was committed before the
+    lock was granted. Prepared as ``prepared_cursor``'s."""
+    with prepared_cursor(connection) as first:
+        cursors = [first, *(connection.cursor() for _ in statements[1:])]
+        try:
+            with connection.wrap_database_errors, connection.connection.pipeline():
+                for cursor, (sql, params) in zip(cursors, statements, strict=True):
+                    cursor.execute(sql, params)
+            # Read only after the Sync: the rows are then those of a committed transaction.
+            return [list(c.fetchall()) if c.description else [] for c in cursors]
+        finally:
+            for cursor in cursors[1:]:
+                cursor.close()
 
 
 # --- statements and conversions, prepared once per model ---------------------------------------

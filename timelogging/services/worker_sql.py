@@ -16,14 +16,23 @@ Everything off the per-entry path (failures, waits, holds, operator actions) sta
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any, cast
 
 from django.db import connection as db
 from django.db.models import Model
 
+from psa.registry import BACKENDS
 from timelogging.models import AutomationRun, PSAConnection, RequestBudget, TimeEntry
-from timelogging.services.rows import columns, prepared_cursor, rows_as, rows_of
+from timelogging.services.rows import (
+    columns,
+    instances_of,
+    prepared_cursor,
+    rows_as,
+    rows_in_one_trip,
+    rows_of,
+)
 
 
 def _table(model: type[Model]) -> str:
@@ -41,21 +50,27 @@ def _rowcount(sql: str, params: dict[str, Any]) -> int:
         return int(cursor.rowcount)
 
 
-def connection_lock_for_entry(entry_id: int) -> tuple[PSAConnection, AutomationRun] | None:
-    """The active connection of the entry's tenant, its row locked until the transaction ends
-    (SQLite has no row locks: its write transactions are serialised as a whole), and the
-    entry's run (which never changes once written), in one statement. None when the tenant
-    has no active connection or there is no such entry."""
+_LOCKED = (PSAConnection, AutomationRun)
+
+
+def _lock_sql(first_columns: str = "") -> str:
     lock = " FOR UPDATE OF c" if db.features.has_select_for_update_of else ""
-    sql = f"""
-        SELECT {columns(PSAConnection, "c")}, {columns(AutomationRun, "r")}
+    return f"""
+        SELECT {first_columns}{columns(PSAConnection, "c")}, {columns(AutomationRun, "r")}
         FROM {_table(PSAConnection)} c
         JOIN {_table(TimeEntry)} e ON e.tenant_id = c.tenant_id
         JOIN {_table(AutomationRun)} r ON r.id = e.run_id
         WHERE e.id = %(entry)s AND c.is_active = %(active)s
         ORDER BY c.id LIMIT 1{lock}
     """  # noqa: S608 - the models' tables and columns; every value is a bound parameter
-    found = rows_of(sql, {"active": True, "entry": entry_id}, PSAConnection, AutomationRun)
+
+
+def connection_lock_for_entry(entry_id: int) -> tuple[PSAConnection, AutomationRun] | None:
+    """The active connection of the entry's tenant, its row locked until the transaction ends
+    (SQLite has no row locks: its write transactions are serialised as a whole), and the
+    entry's run (which never changes once written), in one statement. None when the tenant
+    has no active connection or there is no such entry."""
+    found = rows_of(_lock_sql(), {"active": True, "entry": entry_id}, *_LOCKED)
     return cast("tuple[PSAConnection, AutomationRun]", found[0]) if found else None
 
 
@@ -63,12 +78,64 @@ def connection_lock_for_entry(entry_id: int) -> tuple[PSAConnection, AutomationR
 # partial index ``entry_in_flight`` (status = 'posting') only if the status is in its text.
 POSTING = TimeEntry.Status.POSTING.value
 
+# The connection the claim in one trip locked, for the statement after the lock (a setting of
+# the transaction: it ends with it).
+CLAIM_CONNECTION_SETTING = "piadesk.claim_connection"
+
+
+def _claim_sql(connection_id: str) -> str:
+    """The claim's conditional UPDATE, through the connection whose id is the SQL expression
+    ``connection_id`` (and only while it is active and not paused): ``entry_claim`` says what
+    it guarantees. Returns the claimed entry as the UPDATE left it."""
+    entries = _table(TimeEntry)
+    # SQLite's RETURNING names the updated table's columns unqualified (and refuses an alias);
+    # PostgreSQL needs them qualified, the connection's table being in the statement too.
+    returning = columns(TimeEntry, "e") if db.vendor == "postgresql" else columns(TimeEntry)
+    return f"""
+        UPDATE {entries} AS e SET
+            status = %(posting)s,
+            waiting_for = '',
+            attempts = e.attempts + 1,
+            counted_attempts = e.counted_attempts + 1,
+            lease_expires_at = %(lease_until)s,
+            enqueued_at = NULL,
+            connection_id = c.id,
+            needs_lookup = CASE WHEN e.status = %(posting)s AND e.lease_expires_at < %(now)s
+                THEN %(true)s ELSE e.needs_lookup END,
+            updated_at = %(now)s
+        FROM {_table(PSAConnection)} c
+        WHERE e.id = %(entry)s
+          AND c.id = {connection_id} AND c.tenant_id = e.tenant_id
+          AND c.is_active = %(true)s AND c.paused_at IS NULL
+          AND ((e.status IN (%(pending)s, %(retry_wait)s)
+                AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= %(now)s))
+               OR (e.status = %(posting)s AND e.lease_expires_at < %(now)s))
+          AND (SELECT COUNT(*) FROM {entries} busy
+               WHERE busy.connection_id = c.id AND busy.status = '{POSTING}'
+                 AND busy.lease_expires_at >= %(now)s AND busy.id <> %(entry)s)
+              < c.max_concurrency
+        RETURNING {returning}
+    """  # noqa: S608 - the models' tables and columns; every value is a bound parameter
+
+
+def _claim_params(*, entry_id: int, now: dt.datetime, lease_until: dt.datetime) -> dict[str, Any]:
+    return {
+        "posting": TimeEntry.Status.POSTING.value,
+        "pending": TimeEntry.Status.PENDING.value,
+        "retry_wait": TimeEntry.Status.RETRY_WAIT.value,
+        "true": True,
+        "now": _at(now),
+        "lease_until": _at(lease_until),
+        "entry": entry_id,
+    }
+
 
 def entry_claim(
     *, entry_id: int, connection: PSAConnection, now: dt.datetime, lease_until: dt.datetime
 ) -> TimeEntry | None:
-    """Claim the entry for one attempt through ``connection``, or None when it is not due (nor
-    abandoned) or the connection has no free slot. The claimed entry as it now is.
+    """Claim the entry for one attempt through ``connection`` (locked by the caller), or None
+    when it is not due (nor abandoned), the connection is inactive or paused, or it has no free
+    slot. The claimed entry as it now is.
 
     Due: ``pending``/``retry_wait`` with no time set or a time past. Abandoned: ``posting``
     past its lease, whose worker died (and may have posted it): the attempt looks first
@@ -76,42 +143,88 @@ def entry_claim(
     within their lease, the ``entry_in_flight`` index) than its ``max_concurrency``. The
     attempt is counted here, before the request: a crash mid-post still counts.
     """
-    entries = _table(TimeEntry)
-    sql = f"""
-        UPDATE {entries} SET
-            status = %(posting)s,
-            waiting_for = '',
-            attempts = attempts + 1,
-            counted_attempts = counted_attempts + 1,
-            lease_expires_at = %(lease_until)s,
-            enqueued_at = NULL,
-            connection_id = %(connection)s,
-            needs_lookup = CASE WHEN status = %(posting)s AND lease_expires_at < %(now)s
-                THEN %(true)s ELSE needs_lookup END,
-            updated_at = %(now)s
-        WHERE id = %(entry)s
-          AND ((status IN (%(pending)s, %(retry_wait)s)
-                AND (next_attempt_at IS NULL OR next_attempt_at <= %(now)s))
-               OR (status = %(posting)s AND lease_expires_at < %(now)s))
-          AND (SELECT COUNT(*) FROM {entries} busy
-               WHERE busy.connection_id = %(connection)s AND busy.status = '{POSTING}'
-                 AND busy.lease_expires_at >= %(now)s AND busy.id <> %(entry)s)
-              < %(cap)s
-        RETURNING {columns(TimeEntry)}
-    """  # noqa: S608 - the model's table; every value is a bound parameter
-    params = {
-        "posting": TimeEntry.Status.POSTING.value,
-        "pending": TimeEntry.Status.PENDING.value,
-        "retry_wait": TimeEntry.Status.RETRY_WAIT.value,
-        "true": True,
-        "now": _at(now),
-        "lease_until": _at(lease_until),
-        "connection": connection.pk,
-        "entry": entry_id,
-        "cap": connection.max_concurrency,
-    }
-    found = rows_as(TimeEntry, sql, params)  # the entry as the UPDATE left it
+    params = _claim_params(entry_id=entry_id, now=now, lease_until=lease_until)
+    found = rows_as(
+        TimeEntry, _claim_sql("%(connection)s"), {**params, "connection": connection.pk}
+    )
     return found[0] if found else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Claimed:
+    entry: TimeEntry
+    connection: PSAConnection  # as locked
+    run: AutomationRun
+    request_counted: bool  # one request already counted in the connection's budget
+
+
+def entry_claim_in_one_trip(
+    *, entry_id: int, now: dt.datetime, lease_until: dt.datetime, budget_window: dt.datetime
+) -> Claimed | None:
+    """``connection_lock_for_entry``, ``entry_claim`` and the first request's ``budget_take``,
+    sent together: one round trip and one transaction instead of six round trips (BEGIN, the
+    two statements, COMMIT, the budget's UPDATE and its commit), on PostgreSQL outside a
+    transaction (``rows.one_trip_available``). None when the entry was not claimed, and then
+    nothing was written (the caller asks why in a transaction of its own).
+
+    The claim cannot take its connection from the lock's result, which the client reads only
+    after both ran: the lock statement leaves the id of the connection it found in a setting
+    of the transaction, and the claim goes through that connection only. Should the lock have
+    waited for a change that made the connection inactive (a switch of vendor), the lock
+    statement returns nothing and the claim finds that connection inactive: nothing is
+    claimed, rather than claimed through a connection whose lock this transaction does not
+    hold. The claim's snapshot is taken after the lock was granted, so its count of entries in
+    flight includes every claim committed before, as in ``entry_claim``.
+
+    The budget's UPDATE runs only for a claimed entry (it reads the claim's row) and only
+    under the connection's limit, computed from its row as ``budget.requests_per_minute``
+    does; a request it counted is the attempt's first (``Claimed.request_counted``). Counted
+    and not sent (the worker died between) is one request less to spend in that minute, never
+    one more."""
+    lock_sql = _lock_sql(f"set_config('{CLAIM_CONNECTION_SETTING}', c.id::text, true), ")
+    connection_id = f"NULLIF(current_setting('{CLAIM_CONNECTION_SETTING}', true), '')::bigint"
+    limit, limit_params = _requests_per_minute_sql("bc")
+    claimed_connection = "(SELECT connection_id FROM claimed)"
+    budget_sql = _budget_sql(
+        claimed_connection,
+        f"(SELECT {limit} FROM {_table(PSAConnection)} bc WHERE bc.id = {claimed_connection})",
+    )
+    claim_sql = f"""
+        WITH claimed AS ({_claim_sql(connection_id)}),
+        counted AS ({budget_sql} RETURNING 1)
+        SELECT claimed.*, EXISTS (SELECT 1 FROM counted) FROM claimed
+    """  # noqa: S608 - the models' tables and columns; every value is a bound parameter
+    params = {
+        **_claim_params(entry_id=entry_id, now=now, lease_until=lease_until),
+        **limit_params,
+        "window": _at(budget_window),
+    }
+    locked, claimed = rows_in_one_trip(
+        db, [(lock_sql, {"active": True, "entry": entry_id}), (claim_sql, params)]
+    )
+    if not (locked and claimed):
+        return None
+    ((connection, run),) = instances_of([row[1:] for row in locked], _LOCKED, db)
+    ((entry,),) = instances_of([row[:-1] for row in claimed], (TimeEntry,), db)
+    return Claimed(
+        entry=cast(TimeEntry, entry),
+        connection=cast(PSAConnection, connection),
+        run=cast(AutomationRun, run),
+        request_counted=bool(claimed[0][-1]),
+    )
+
+
+def _budget_sql(connection_id: str, limit: str) -> str:
+    """``budget_take``'s UPDATE for the connection whose id is the SQL expression
+    ``connection_id``, under the limit ``limit`` (another SQL expression)."""
+    return f"""
+        UPDATE {_table(RequestBudget)} SET
+            window_start = CASE WHEN window_start < %(window)s
+                THEN %(window)s ELSE window_start END,
+            used = CASE WHEN window_start < %(window)s THEN 1 ELSE used + 1 END
+        WHERE connection_id = {connection_id}
+          AND (window_start < %(window)s OR used < {limit})
+    """  # noqa: S608 - the model's table; every value is a bound parameter
 
 
 def budget_take(*, connection_id: int, window: dt.datetime, limit: int) -> bool:
@@ -120,14 +233,22 @@ def budget_take(*, connection_id: int, window: dt.datetime, limit: int) -> bool:
     started) goes up by 1 while under ``limit``. False when used up or when the row is
     missing. One statement in autocommit: PostgreSQL re-checks the condition on a row it
     waited for, so concurrent workers never count past the limit."""
-    sql = f"""
-        UPDATE {_table(RequestBudget)} SET
-            window_start = CASE WHEN window_start < %(window)s
-                THEN %(window)s ELSE window_start END,
-            used = CASE WHEN window_start < %(window)s THEN 1 ELSE used + 1 END
-        WHERE connection_id = %(connection)s
-          AND (window_start < %(window)s OR used < %(limit)s)
-    """  # noqa: S608 - the model's table; every value is a bound parameter
+    sql = _budget_sql("%(connection)s", "%(limit)s")
     return bool(
         _rowcount(sql, {"window": _at(window), "connection": connection_id, "limit": limit})
     )
+
+
+def _requests_per_minute_sql(connection: str) -> tuple[str, dict[str, Any]]:
+    """``budget.requests_per_minute`` of the connection row ``connection`` as SQL, with its
+    parameters (the vendors' defaults, from the backends)."""
+    vendors = " ".join(
+        f"WHEN %(vendor_{n})s THEN %(vendor_default_{n})s" for n in range(len(BACKENDS))
+    )
+    params: dict[str, Any] = {}
+    for n, (vendor, backend) in enumerate(BACKENDS.items()):
+        params[f"vendor_{n}"] = vendor
+        params[f"vendor_default_{n}"] = backend.default_requests_per_hour
+    default = f"CASE {connection}.vendor {vendors} END"
+    per_hour = f"COALESCE(NULLIF({connection}.requests_per_hour, 0), {default})"
+    return f"GREATEST(1, CEIL({per_hour} / 60.0))::integer", params
