@@ -159,7 +159,8 @@ def rows_in_one_trip(
     transaction, committed at the Sync: a lock the first statement takes is held by the ones
     after it, and if one fails, none of them is committed. Each statement still reads its own
     snapshot (READ COMMITTED): one that follows a lock sees what was committed before the
-    lock was granted. Prepared as ``prepared_cursor``'s."""
+    lock was granted. Each statement must return rows (a SELECT, or RETURNING). Prepared as
+    ``prepared_cursor``'s."""
     with prepared_cursor(connection) as first:
         cursors = [first, *(connection.cursor() for _ in statements[1:])]
         try:
@@ -167,7 +168,7 @@ def rows_in_one_trip(
                 for cursor, (sql, params) in zip(cursors, statements, strict=True):
                     cursor.execute(sql, params)
             # Read only after the Sync: the rows are then those of a committed transaction.
-            return [list(c.fetchall()) if c.description else [] for c in cursors]
+            return [list(cursor.fetchall()) for cursor in cursors]
         finally:
             for cursor in cursors[1:]:
                 cursor.close()
