@@ -26,6 +26,43 @@ def test_q_cluster_invariants():
     # 110 tasks/s; 10,000 made the cost per entry grow through a long drain).
     assert q.get("save_limit", 250) == -1
     assert q["orm"] == "default"
+    # Workers are replaced rarely (each replacement cost a new database connection, new PSA
+    # connections and up to half a second idle), and when their memory grows.
+    assert q["recycle"] >= 10_000
+    assert q["max_rss"] is not None and q["max_rss"] >= 131_072
+
+
+def test_django_q_reads_the_recycling_limits():
+    from django_q.conf import Conf
+
+    assert Conf.RECYCLE == settings.Q_CLUSTER["recycle"]
+    assert Conf.MAX_RSS == settings.Q_CLUSTER["max_rss"]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"Q_RECYCLE": "0"}, "Q_RECYCLE must be 1 or more"),
+        ({"Q_MAX_RSS_KB": "50000"}, "Q_MAX_RSS_KB must be 0"),
+    ],
+)
+def test_recycling_limits_that_would_replace_workers_constantly_are_refused(
+    monkeypatch, env, message
+):
+    import piadesk.settings as piadesk_settings
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    try:
+        with pytest.raises(ImproperlyConfigured, match=message):
+            importlib.reload(piadesk_settings)
+        monkeypatch.setenv("Q_MAX_RSS_KB", "0")
+        monkeypatch.delenv("Q_RECYCLE", raising=False)
+        importlib.reload(piadesk_settings)
+        assert piadesk_settings.Q_CLUSTER["max_rss"] is None  # 0: no memory limit
+    finally:
+        monkeypatch.undo()
+        importlib.reload(piadesk_settings)
 
 
 @pytest.mark.django_db
