@@ -144,6 +144,11 @@ def one_trip_available(connection: BaseDatabaseWrapper) -> bool:
     mode, and no transaction open (its statements are to be a transaction of their own)."""
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         return False
+    return _pipeline_supported()
+
+
+@functools.cache
+def _pipeline_supported() -> bool:
     import psycopg  # only PostgreSQL gets here
 
     return bool(psycopg.Pipeline.is_supported())

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from typing import Any, cast
 
 from django.db import connection as db
@@ -181,19 +182,7 @@ def entry_claim_in_one_trip(
     does; a request it counted is the attempt's first (``Claimed.request_counted``). Counted
     and not sent (the worker died between) is one request less to spend in that minute, never
     one more."""
-    lock_sql = _lock_sql(f"set_config('{CLAIM_CONNECTION_SETTING}', c.id::text, true), ")
-    connection_id = f"NULLIF(current_setting('{CLAIM_CONNECTION_SETTING}', true), '')::bigint"
-    limit, limit_params = _requests_per_minute_sql("bc")
-    claimed_connection = "(SELECT connection_id FROM claimed)"
-    budget_sql = _budget_sql(
-        claimed_connection,
-        f"(SELECT {limit} FROM {_table(PSAConnection)} bc WHERE bc.id = {claimed_connection})",
-    )
-    claim_sql = f"""
-        WITH claimed AS ({_claim_sql(connection_id)}),
-        counted AS ({budget_sql} RETURNING 1)
-        SELECT claimed.*, EXISTS (SELECT 1 FROM counted) FROM claimed
-    """  # noqa: S608 - the models' tables and columns; every value is a bound parameter
+    lock_sql, claim_sql, limit_params = _one_trip_statements()
     params = {
         **_claim_params(entry_id=entry_id, now=now, lease_until=lease_until),
         **limit_params,
@@ -212,6 +201,26 @@ def entry_claim_in_one_trip(
         run=cast(AutomationRun, run),
         request_counted=bool(claimed[0][-1]),
     )
+
+
+@functools.cache
+def _one_trip_statements() -> tuple[str, str, dict[str, Any]]:
+    """``entry_claim_in_one_trip``'s lock and claim statements, and the limit's parameters:
+    the same for every entry, built once per process."""
+    lock_sql = _lock_sql(f"set_config('{CLAIM_CONNECTION_SETTING}', c.id::text, true), ")
+    connection_id = f"NULLIF(current_setting('{CLAIM_CONNECTION_SETTING}', true), '')::bigint"
+    limit, limit_params = _requests_per_minute_sql("bc")
+    claimed_connection = "(SELECT connection_id FROM claimed)"
+    budget_sql = _budget_sql(
+        claimed_connection,
+        f"(SELECT {limit} FROM {_table(PSAConnection)} bc WHERE bc.id = {claimed_connection})",
+    )
+    claim_sql = f"""
+        WITH claimed AS ({_claim_sql(connection_id)}),
+        counted AS ({budget_sql} RETURNING 1)
+        SELECT claimed.*, EXISTS (SELECT 1 FROM counted) FROM claimed
+    """  # noqa: S608 - the models' tables and columns; every value is a bound parameter
+    return lock_sql, claim_sql, limit_params
 
 
 def _budget_sql(connection_id: str, limit: str) -> str:
@@ -242,13 +251,13 @@ def budget_take(*, connection_id: int, window: dt.datetime, limit: int) -> bool:
 def _requests_per_minute_sql(connection: str) -> tuple[str, dict[str, Any]]:
     """``budget.requests_per_minute`` of the connection row ``connection`` as SQL, with its
     parameters (the vendors' defaults, from the backends)."""
-    vendors = " ".join(
-        f"WHEN %(vendor_{n})s THEN %(vendor_default_{n})s" for n in range(len(BACKENDS))
-    )
+    cases: list[str] = []
     params: dict[str, Any] = {}
     for n, (vendor, backend) in enumerate(BACKENDS.items()):
+        cases.append(f"WHEN %(vendor_{n})s THEN %(vendor_default_{n})s")
         params[f"vendor_{n}"] = vendor
         params[f"vendor_default_{n}"] = backend.default_requests_per_hour
+    vendors = " ".join(cases)
     default = f"CASE {connection}.vendor {vendors} END"
     per_hour = f"COALESCE(NULLIF({connection}.requests_per_hour, 0), {default})"
     return f"GREATEST(1, CEIL({per_hour} / 60.0))::integer", params
